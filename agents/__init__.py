@@ -1,0 +1,1 @@
+"""Focal agents (installed as focal.agents)."""

@@ -1,0 +1,18 @@
+"""Focal: a multi-tenant alignment engine for conversational agents, built natively on Agno."""
+
+import focal._env  # noqa: F401  (must run before anything imports agno)
+from focal.errors import ConfigError, FocalError, NotFoundError, OverrideExistsError, StorageError, UnknownTaskError
+from focal.settings import FocalSettings
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ConfigError",
+    "FocalError",
+    "FocalSettings",
+    "NotFoundError",
+    "OverrideExistsError",
+    "StorageError",
+    "UnknownTaskError",
+    "__version__",
+]

@@ -1,0 +1,78 @@
+"""Focal's error hierarchy.
+
+- `FocalError`: root of every error Focal raises on purpose.
+  - `ConfigError`: bad configuration (YAML, references, settings), raised at load time.
+    Carries the file and the key path that are wrong.
+  - `NotFoundError`: an unknown agent, step, model, provider, tier or task.
+    - `UnknownTaskError`
+  - `OverrideExistsError`: a tenant override already exists and replacing it was not allowed.
+  - `StorageError`: the database cannot be reached or is not migrated.
+
+The execution layer (`focal.execution.errors`) extends this tree with run-time failures.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class FocalError(Exception):
+    """Root of every error Focal raises on purpose."""
+
+
+class ConfigError(FocalError):
+    """A configuration file or value is invalid.
+
+    Args:
+        message: what is wrong.
+        path: the file that holds the bad value, if any.
+        key: the dotted key path inside that file, if any.
+    """
+
+    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None) -> None:
+        self.path = str(path) if path is not None else None
+        self.key = key
+        self.detail = message
+        where = ""
+        if self.path and key:
+            where = f"{self.path}: {key}: "
+        elif self.path:
+            where = f"{self.path}: "
+        elif key:
+            where = f"{key}: "
+        super().__init__(f"{where}{message}")
+        self.problems: list[ConfigError] = [self]
+
+    @classmethod
+    def from_problems(cls, problems: list[ConfigError]) -> ConfigError:
+        """One error that lists several problems (each keeps its own file and key)."""
+        if len(problems) == 1:
+            return problems[0]
+        first = problems[0]
+        listing = "\n".join(f"  - {p}" for p in problems)
+        err = cls(f"{len(problems)} problems:\n{listing}")
+        err.path, err.key, err.problems = first.path, first.key, list(problems)
+        return err
+
+    def __reduce__(self):  # keep the error picklable
+        return (_rebuild_config_error, (self.detail, self.path, self.key))
+
+
+def _rebuild_config_error(message: str, path: str | None, key: str | None) -> ConfigError:
+    return ConfigError(message, path=path, key=key)
+
+
+class NotFoundError(FocalError, LookupError):
+    """Something named by the caller does not exist (agent, step, model, tenant override...)."""
+
+
+class UnknownTaskError(NotFoundError):
+    """A task type that is neither known nor covered by a configured default tier."""
+
+
+class OverrideExistsError(FocalError):
+    """A tenant override exists for this (tenant, agent, step) and replacing it was refused."""
+
+
+class StorageError(FocalError):
+    """The database could not be reached, or its schema is missing or out of date."""

@@ -1,0 +1,267 @@
+"""`ModelResolver`: which model runs this step, for this tenant and agent — and why.
+
+Precedence: tenant override for the step > tenant override for `*` > the agent's catalog >
+the step's task type → tier, on the agent's default provider.
+
+Resolutions are cached per tenant. A change made through the `OverrideRepository` in this
+process invalidates the tenant at once; changes made by other processes are picked up when the
+tenant's entry expires (`ttl_seconds`, `FOCAL_RESOLVER_CACHE_TTL_SECONDS`).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from focal.errors import ConfigError, NotFoundError
+from focal.routing.catalogs import AgentCatalog, AgentCatalogs, StepModelConfig
+from focal.routing.overrides import OverrideRepository, TenantOverride, check_tenant_id
+from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
+from focal.routing.steps import ALL_STEPS, PipelineStep, to_step
+from focal.routing.tasks import TaskType, Tier, get_tier_for_task
+
+__all__ = ["ModelResolver", "Resolution", "ResolutionSource", "default_fallback_chain"]
+
+
+class ResolutionSource(StrEnum):
+    """What decided the model."""
+
+    TENANT_OVERRIDE = "tenant_override"
+    AGENT_CATALOG = "agent_catalog"
+    TASK_DEFAULT = "task_default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resolution:
+    """The model (and fallbacks) for one tenant, agent and step, with the reason.
+
+    Cached and shared between callers: treat `fallback_chain` as read-only.
+    """
+
+    tenant_id: str
+    agent_id: str
+    step: PipelineStep
+    task_type: TaskType
+    model: ModelInfo
+    fallback_chain: list[ModelInfo]
+    source: ResolutionSource
+    reason: str
+    fallback_source: str
+    """`tenant_override`, `agent_catalog` or `default` (same tier elsewhere, then one tier down)."""
+    temperature: float | None = None
+    max_tokens: int | None = None
+    timeout_seconds: float | None = None
+
+
+@dataclass(slots=True)
+class _TenantEntry:
+    expires_at: float
+    overrides: dict[tuple[str, str], TenantOverride]
+    resolutions: dict[tuple[str, str], Resolution] = field(default_factory=dict)
+
+
+def default_fallback_chain(registry: ModelRegistry, model: ModelInfo) -> list[ModelInfo]:
+    """Same tier on every other real provider (file order), then the next tier down on the same provider."""
+    chain: list[ModelInfo] = []
+    for provider in registry.providers():
+        if provider == model.provider or registry.connection(provider).kind is ProviderKind.HYBRID:
+            continue
+        if registry.has(provider, model.tier):
+            chain.append(registry.get(provider, model.tier))
+    lower = model.tier.lower()
+    if lower is not None and registry.has(model.provider, lower):
+        chain.append(registry.get(model.provider, lower))
+    return _dedupe(model, chain)
+
+
+class ModelResolver:
+    """Resolve (tenant, agent, step) to a model; `resolve` is sync, `aresolve` async, same cache."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        catalogs: AgentCatalogs,
+        overrides: OverrideRepository,
+        *,
+        ttl_seconds: float = 5.0,
+        max_tenants: int = 200_000,
+        default_task_tier: Tier | None = None,
+        clock=time.monotonic,  # type: ignore[no-untyped-def]
+    ) -> None:
+        self.registry = registry
+        self.catalogs = catalogs
+        self.overrides = overrides
+        self._ttl = ttl_seconds
+        self._max_tenants = max_tenants
+        self._default_tier = default_task_tier
+        self._clock = clock
+        self._cache: dict[str, _TenantEntry] = {}
+        overrides.add_listener(self.invalidate)
+
+    # --- public API ------------------------------------------------------------------------
+
+    def resolve(self, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:
+        """The resolution for one step (reads the tenant's overrides on a cache miss).
+
+        Raises:
+            NotFoundError: unknown agent or step.
+            ConfigError: malformed tenant id, or an override row that no longer resolves.
+            StorageError: the database is unreachable or not migrated.
+        """
+        entry = self._cache.get(tenant_id)
+        if entry is not None and entry.expires_at > self._clock():
+            hit = entry.resolutions.get((agent_id, step))
+            if hit is not None:
+                return hit
+        else:
+            entry = None
+        if entry is None:
+            check_tenant_id(tenant_id)
+            self.catalogs.get(agent_id)  # fail on unknown agent before touching the database
+            entry = self._store(tenant_id, self.overrides.for_tenant(tenant_id))
+        return self._resolve_into(entry, tenant_id, agent_id, step)
+
+    async def aresolve(self, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:
+        """Async `resolve` (the override read does not block the event loop)."""
+        entry = self._cache.get(tenant_id)
+        if entry is not None and entry.expires_at > self._clock():
+            hit = entry.resolutions.get((agent_id, step))
+            if hit is not None:
+                return hit
+        else:
+            entry = None
+        if entry is None:
+            check_tenant_id(tenant_id)
+            self.catalogs.get(agent_id)
+            entry = self._store(tenant_id, await self.overrides.afor_tenant(tenant_id))
+        return self._resolve_into(entry, tenant_id, agent_id, step)
+
+    def resolve_all(self, tenant_id: str, agent_id: str) -> list[Resolution]:
+        """Every pipeline step of an agent, in pipeline order."""
+        return [self.resolve(tenant_id, agent_id, step) for step in PipelineStep]
+
+    async def aresolve_all(self, tenant_id: str, agent_id: str) -> list[Resolution]:
+        """Async `resolve_all`."""
+        return [await self.aresolve(tenant_id, agent_id, step) for step in PipelineStep]
+
+    def invalidate(self, tenant_id: str | None = None, agent_id: str | None = None) -> None:
+        """Forget cached resolutions of one tenant (all tenants when None)."""
+        if tenant_id is None:
+            self._cache.clear()
+        else:
+            self._cache.pop(tenant_id, None)
+
+    # --- internals -------------------------------------------------------------------------
+
+    def _store(self, tenant_id: str, rows: list[TenantOverride]) -> _TenantEntry:
+        entry = _TenantEntry(
+            expires_at=self._clock() + self._ttl,
+            overrides={(r.agent_id, r.step): r for r in rows},
+        )
+        self._cache.pop(tenant_id, None)
+        while len(self._cache) >= self._max_tenants:
+            self._cache.pop(next(iter(self._cache)))  # oldest first
+        self._cache[tenant_id] = entry
+        return entry
+
+    def _resolve_into(self, entry: _TenantEntry, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:
+        catalog = self.catalogs.get(agent_id)
+        pipeline_step = to_step(step)
+        resolution = self._compute(tenant_id, catalog, catalog.step(pipeline_step), entry.overrides)
+        # keyed by the caller's spelling too: a StrEnum member does not hash like its value
+        entry.resolutions[(agent_id, pipeline_step.value)] = entry.resolutions[(agent_id, step)] = resolution
+        return resolution
+
+    def _compute(
+        self,
+        tenant_id: str,
+        catalog: AgentCatalog,
+        cfg: StepModelConfig,
+        overrides: dict[tuple[str, str], TenantOverride],
+    ) -> Resolution:
+        step = cfg.step.value
+        override = overrides.get((catalog.agent_id, step)) or overrides.get((catalog.agent_id, ALL_STEPS))
+        if override is not None:
+            model = self._override_model(override, override.model_ref, "model_ref")
+            scope = f"step={override.step!r}" if override.step != ALL_STEPS else "step='*' (all steps)"
+            source = ResolutionSource.TENANT_OVERRIDE
+            reason = (
+                f"tenant override: tenant_model_overrides row tenant={tenant_id!r} agent={catalog.agent_id!r} "
+                f"{scope} -> {override.model_ref}, changed by {override.changed_by} "
+                f"at {override.updated_at.isoformat(timespec='seconds')}"
+            )
+        elif cfg.has_model_choice:
+            assert cfg.model is not None
+            model = cfg.model
+            source = ResolutionSource.AGENT_CATALOG
+            if cfg.model_ref is not None:
+                decided = f"model: {cfg.model_ref}"
+            else:
+                hints = []
+                if cfg.provider:
+                    hints.append(f"provider: {cfg.provider}")
+                if cfg.tier:
+                    hints.append(f"tier: {cfg.tier.value}")
+                decided = ", ".join(hints)
+                if not cfg.tier:
+                    decided += f" (tier {model.tier.value} from task type {cfg.task_type.value})"
+                if not cfg.provider:
+                    decided += f" (provider from default_provider {catalog.default_provider})"
+            reason = f"agent catalog {catalog.source}: steps.{step} {decided}"
+        else:
+            tier = get_tier_for_task(cfg.task_type, default=self._default_tier)
+            model = self.registry.get(catalog.default_provider, tier)
+            source = ResolutionSource.TASK_DEFAULT
+            reason = (
+                f"task default: step {step!r} does task {cfg.task_type.value!r} -> tier {tier.value}, "
+                f"on default_provider {catalog.default_provider!r} of {catalog.source}"
+            )
+        reason += f" => {model.ref}"
+
+        if override is not None and override.fallback_chain is not None:
+            chain = [self._override_model(override, ref, "fallback_chain") for ref in override.fallback_chain]
+            fallback_source = "tenant_override"
+        elif cfg.fallbacks is not None:
+            chain = list(cfg.fallbacks)
+            fallback_source = "agent_catalog"
+        else:
+            chain = default_fallback_chain(self.registry, model)
+            fallback_source = "default"
+        chain = _dedupe(model, chain)
+        return Resolution(
+            tenant_id=tenant_id,
+            agent_id=catalog.agent_id,
+            step=cfg.step,
+            task_type=cfg.task_type,
+            model=model,
+            fallback_chain=chain,
+            source=source,
+            reason=reason,
+            fallback_source=fallback_source,
+            temperature=cfg.temperature,
+            max_tokens=cfg.max_tokens,
+            timeout_seconds=cfg.timeout_seconds,
+        )
+
+    def _override_model(self, override: TenantOverride, ref: str, column: str) -> ModelInfo:
+        try:
+            return self.registry.parse_ref(ref)
+        except (ConfigError, NotFoundError) as exc:
+            detail = exc.detail if isinstance(exc, ConfigError) else str(exc)
+            raise ConfigError(
+                f"tenant_model_overrides row tenant={override.tenant_id!r} agent={override.agent_id!r} "
+                f"step={override.step!r}: {column} no longer resolves ({detail}); "
+                "fix it with `focal overrides set` or `focal overrides remove`",
+                key=column,
+            ) from None
+
+
+def _dedupe(primary: ModelInfo, chain: list[ModelInfo]) -> list[ModelInfo]:
+    seen = {primary.ref}
+    out = []
+    for m in chain:
+        if m.ref not in seen:
+            seen.add(m.ref)
+            out.append(m)
+    return out

@@ -1,0 +1,60 @@
+"""`FocalSettings`: the one settings object (environment prefix `FOCAL_`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from focal._config_dir import default_config_dir
+from focal.routing.tasks import Tier
+
+__all__ = ["FocalSettings"]
+
+
+class FocalSettings(BaseSettings):
+    """Settings read from the environment (`FOCAL_*`) or given explicitly.
+
+    `database_url` defaults to a SQLite file `focal.db` in `data_dir`; PostgreSQL URLs use
+    `postgresql+psycopg://user@host:5432/db`.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="FOCAL_", extra="ignore", validate_default=True)
+
+    data_dir: Path = Field(default=Path(".focal"), description="Where the embedded SQLite file lives.")
+    database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in data_dir.")
+    config_dir: Path | None = Field(default=None, description="Directory holding models.yaml and agents/.")
+    log_format: Literal["console", "json"] = "console"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    resolver_cache_ttl_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a cached resolution may be served before the override table is re-read; "
+        "bounds how late another process sees an override change.",
+    )
+    resolver_cache_max_entries: int = Field(default=200_000, gt=0)
+    default_task_tier: Tier | None = Field(
+        default=None, description="Tier for unknown task types; unset means unknown tasks are an error."
+    )
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> FocalSettings:
+        if self.config_dir is None:
+            self.config_dir = default_config_dir()
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'focal.db').as_posix()}"
+        return self
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The database URL, never None after validation."""
+        assert self.database_url is not None
+        return self.database_url
+
+    @property
+    def resolved_config_dir(self) -> Path:
+        """The configuration directory, never None after validation."""
+        assert self.config_dir is not None
+        return self.config_dir

@@ -1,0 +1,93 @@
+"""Apply and inspect Alembic migrations programmatically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import OperationalError
+
+from focal.errors import StorageError
+from focal.storage._engines import make_sync_engine
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+def _config() -> Config:
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest migration shipped with this version of Focal."""
+    head = ScriptDirectory.from_config(_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def _with_engine(url_or_engine: str | URL | Engine) -> tuple[Engine, bool]:
+    if isinstance(url_or_engine, Engine):
+        return url_or_engine, False
+    return make_sync_engine(url_or_engine), True
+
+
+def current_revision(url_or_engine: str | URL | Engine) -> str | None:
+    """The schema revision the database is at (None: never migrated).
+
+    Raises:
+        StorageError: the database cannot be reached.
+    """
+    engine, owned = _with_engine(url_or_engine)
+    try:
+        with engine.connect() as conn:
+            return MigrationContext.configure(conn).get_current_revision()
+    except OperationalError as exc:
+        raise StorageError(f"cannot reach the database {engine.url.render_as_string()}: {exc.orig}") from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> tuple[str | None, str]:
+    """Create or upgrade Focal's schema. Running it again is a no-op.
+
+    Returns:
+        (revision before, revision after).
+
+    Raises:
+        StorageError: the database cannot be reached.
+    """
+    engine, owned = _with_engine(url_or_engine)
+    try:
+        before = current_revision(engine)
+        cfg = _config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        after = current_revision(engine)
+        assert after is not None
+        return before, after
+    except OperationalError as exc:
+        raise StorageError(f"cannot reach the database {engine.url.render_as_string()}: {exc.orig}") from None
+    finally:
+        if owned:
+            engine.dispose()
+
+
+def require_schema(url_or_engine: str | URL | Engine) -> None:
+    """Fail clearly when the schema is missing or older than this Focal.
+
+    Raises:
+        StorageError: not migrated, or behind; names the command that fixes it.
+    """
+    current = current_revision(url_or_engine)
+    head = head_revision()
+    if current != head:
+        state = "has no Focal schema" if current is None else f"is at schema {current}, Focal needs {head}"
+        raise StorageError(f"the database {state}: run `focal db upgrade`")

@@ -1,0 +1,1 @@
+"""Alembic migrations of Focal's schema (run with `focal db upgrade`)."""

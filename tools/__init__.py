@@ -1,0 +1,1 @@
+"""Focal tools (installed as focal.tools)."""

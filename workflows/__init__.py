@@ -1,0 +1,1 @@
+"""Focal workflows (installed as focal.workflows)."""
