@@ -170,8 +170,9 @@ def load_catalog(path: Path, registry: ModelRegistry, *, default_tier: Tier | No
     agent_id = spec.agent_id or path.stem
     if spec.agent_id and spec.agent_id != path.stem:
         problems.append(
-            ConfigError(f"agent_id {spec.agent_id!r} does not match the file name {path.stem!r}", path=path,
-                        key="agent_id")
+            ConfigError(
+                f"agent_id {spec.agent_id!r} does not match the file name {path.stem!r}", path=path, key="agent_id"
+            )
         )
     try:
         registry.connection(spec.default_provider)
@@ -228,8 +229,9 @@ def _step_config(
             pass
         elif not registry.has(provider, tier):
             where = f"{key}.tier" if entry.tier else (f"{key}.provider" if entry.provider else key)
-            problems.append(ConfigError(f"provider {provider!r} has no model in tier {tier.value!r}", path=path,
-                                        key=where))
+            problems.append(
+                ConfigError(f"provider {provider!r} has no model in tier {tier.value!r}", path=path, key=where)
+            )
         else:
             model = registry.get(provider, tier)
 
@@ -239,9 +241,13 @@ def _step_config(
         problems.extend(ConfigError(msg, path=path, key=f"{key}.fallbacks[{i}]") for i, msg in chain_problems)
 
     if entry.max_tokens is not None and model is not None and entry.max_tokens > model.max_output_tokens:
-        problems.append(ConfigError(
-            f"max_tokens {entry.max_tokens} exceeds {model.ref}'s max_output_tokens {model.max_output_tokens}",
-            path=path, key=f"{key}.max_tokens"))
+        problems.append(
+            ConfigError(
+                f"max_tokens {entry.max_tokens} exceeds {model.ref}'s max_output_tokens {model.max_output_tokens}",
+                path=path,
+                key=f"{key}.max_tokens",
+            )
+        )
 
     if len(problems) > before:
         return None
@@ -271,8 +277,9 @@ def _ref(ref: str, registry: ModelRegistry, path: Path, key: str, problems: list
     return None
 
 
-def _provider_missing(provider: str, registry: ModelRegistry, path: Path, key: str,
-                      problems: list[ConfigError]) -> bool:
+def _provider_missing(
+    provider: str, registry: ModelRegistry, path: Path, key: str, problems: list[ConfigError]
+) -> bool:
     try:
         registry.connection(provider)
     except NotFoundError as exc:

@@ -114,9 +114,7 @@ class OverrideRepository:
                 raise ConfigError("fallback_chain must be a list of model references", key="fallback_chain")
             _, problems = resolve_chain(self._registry, primary, fallback_chain)
             if problems:
-                raise ConfigError.from_problems(
-                    [ConfigError(msg, key=f"fallback_chain[{i}]") for i, msg in problems]
-                )
+                raise ConfigError.from_problems([ConfigError(msg, key=f"fallback_chain[{i}]") for i, msg in problems])
             chain = tuple(fallback_chain)
         return step, model_ref, chain
 
@@ -288,7 +286,11 @@ def _set(
         )
     if row is None:
         row = TenantModelOverride(
-            tenant_id=tenant_id, agent_id=agent_id, step=step, created_at=now, model_ref=model_ref,
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            step=step,
+            created_at=now,
+            model_ref=model_ref,
             changed_by=changed_by,
         )
         session.add(row)
@@ -296,10 +298,19 @@ def _set(
     row.fallback_chain = list(chain) if chain is not None else None
     row.updated_at = now
     row.changed_by = changed_by
-    session.add(TenantModelOverrideChange(
-        tenant_id=tenant_id, agent_id=agent_id, step=step, action="set", model_ref=model_ref,
-        fallback_chain=row.fallback_chain, previous_model_ref=previous, changed_by=changed_by, changed_at=now,
-    ))
+    session.add(
+        TenantModelOverrideChange(
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            step=step,
+            action="set",
+            model_ref=model_ref,
+            fallback_chain=row.fallback_chain,
+            previous_model_ref=previous,
+            changed_by=changed_by,
+            changed_at=now,
+        )
+    )
     try:
         session.flush()
     except IntegrityError:
@@ -316,9 +327,17 @@ def _remove(session: Session, tenant_id: str, agent_id: str, step: str, changed_
     ).one_or_none()
     if row is None:
         return False
-    session.add(TenantModelOverrideChange(
-        tenant_id=tenant_id, agent_id=agent_id, step=step, action="remove", model_ref=None,
-        previous_model_ref=row.model_ref, changed_by=changed_by, changed_at=utcnow(),
-    ))
+    session.add(
+        TenantModelOverrideChange(
+            tenant_id=tenant_id,
+            agent_id=agent_id,
+            step=step,
+            action="remove",
+            model_ref=None,
+            previous_model_ref=row.model_ref,
+            changed_by=changed_by,
+            changed_at=utcnow(),
+        )
+    )
     session.delete(row)
     return True

@@ -220,8 +220,9 @@ class ModelRegistry:
             if kind is ProviderKind.HYBRID:
                 if entry.models:
                     problems.append(
-                        ConfigError("a hybrid provider lists tiers, not models", path=path,
-                                    key=f"providers.{name}.models")
+                        ConfigError(
+                            "a hybrid provider lists tiers, not models", path=path, key=f"providers.{name}.models"
+                        )
                     )
                 hybrids.append((name, entry))
                 continue

@@ -217,7 +217,8 @@ class ModelResolver:
                 f"task default: step {step!r} does task {cfg.task_type.value!r} -> tier {tier.value}, "
                 f"on default_provider {catalog.default_provider!r} of {catalog.source}"
             )
-        reason += f" => {model.ref}"
+        if model.ref not in reason:
+            reason += f" => {model.ref}"
 
         if override is not None and override.fallback_chain is not None:
             chain = [self._override_model(override, ref, "fallback_chain") for ref in override.fallback_chain]

@@ -31,6 +31,11 @@ def head_revision() -> str:
     return head
 
 
+def _unreachable(engine: Engine, exc: OperationalError) -> StorageError:
+    first = str(exc.orig or exc).strip().splitlines()[0]
+    return StorageError(f"cannot reach the database {engine.url.render_as_string()}: {first}")
+
+
 def _with_engine(url_or_engine: str | URL | Engine) -> tuple[Engine, bool]:
     if isinstance(url_or_engine, Engine):
         return url_or_engine, False
@@ -48,7 +53,7 @@ def current_revision(url_or_engine: str | URL | Engine) -> str | None:
         with engine.connect() as conn:
             return MigrationContext.configure(conn).get_current_revision()
     except OperationalError as exc:
-        raise StorageError(f"cannot reach the database {engine.url.render_as_string()}: {exc.orig}") from None
+        raise _unreachable(engine, exc) from None
     finally:
         if owned:
             engine.dispose()
@@ -74,7 +79,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> tuple[
         assert after is not None
         return before, after
     except OperationalError as exc:
-        raise StorageError(f"cannot reach the database {engine.url.render_as_string()}: {exc.orig}") from None
+        raise _unreachable(engine, exc) from None
     finally:
         if owned:
             engine.dispose()

@@ -1,0 +1,1 @@
+"""Focal's performance harnesses: `python -m benchmarks [name ...]` (see README)."""

@@ -1,0 +1,5 @@
+"""`python -m focal` runs the CLI."""
+
+from focal.cli import main
+
+main()

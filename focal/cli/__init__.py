@@ -1,0 +1,41 @@
+"""The `focal` command line (typer + rich; every command has `--json`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+import focal._env  # noqa: F401
+from focal.cli import _db, _demo, _models, _overrides
+from focal.cli._common import STATE
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    name="focal",
+    help="Focal: multi-tenant alignment engine for conversational agents on Agno.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+@app.callback()
+def _root(
+    database_url: str | None = typer.Option(None, "--database-url", help="Overrides FOCAL_DATABASE_URL."),
+    config_dir: Path | None = typer.Option(None, "--config-dir", help="Overrides FOCAL_CONFIG_DIR."),
+) -> None:
+    STATE.database_url = database_url
+    STATE.config_dir = config_dir
+
+
+app.add_typer(_models.app, name="models")
+app.add_typer(_overrides.app, name="overrides")
+app.add_typer(_db.app, name="db")
+_demo.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

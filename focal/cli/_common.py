@@ -1,0 +1,124 @@
+"""What every CLI command shares: settings from global options, error handling, output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from focal.errors import ConfigError, FocalError
+from focal.settings import FocalSettings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# Piped output (scripts, CI, tests) gets a wide console so tables are never cut with "…".
+console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+JSON_OPTION = typer.Option(False, "--json", help="Print a JSON list of flat objects instead of a table.")
+
+
+class State:
+    """Global options given before the command (`focal --database-url ... models resolve ...`)."""
+
+    database_url: str | None = None
+    config_dir: Path | None = None
+
+
+STATE = State()
+
+
+def settings() -> FocalSettings:
+    """Settings from the environment, with the global options applied."""
+    overrides: dict[str, Any] = {}
+    if STATE.database_url:
+        overrides["database_url"] = STATE.database_url
+    if STATE.config_dir:
+        overrides["config_dir"] = STATE.config_dir
+    return FocalSettings(**overrides)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one clear error line and return the exit to raise."""
+    err_console.print(f"error: {message}", markup=False)
+    return typer.Exit(1)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn Focal, settings and database errors into `error: ...` and exit code 1 (no traceback)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except ConfigError as exc:
+            if len(exc.problems) > 1:
+                err_console.print(f"error: {len(exc.problems)} problems", markup=False)
+                for problem in exc.problems:
+                    err_console.print(f"  {problem}", markup=False)
+                raise typer.Exit(1) from None
+            raise fail(str(exc)) from None
+        except FocalError as exc:
+            raise fail(str(exc)) from None
+        except ValidationError as exc:  # settings from the environment
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"])
+            raise fail(f"invalid setting FOCAL_{where.upper()}: {first['msg']}") from None
+        except SQLAlchemyError as exc:
+            text = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            raise fail(f"database error: {text}") from None
+        except KeyboardInterrupt:
+            raise fail("interrupted") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def jsonable(value: Any) -> Any:
+    """Plain JSON values: Decimal → float, enums → value, datetimes → ISO, tuples → lists."""
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, list | tuple):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: jsonable(v) for k, v in value.items()}
+    return value
+
+
+def print_json(rows: Iterable[dict[str, Any]]) -> None:
+    """A JSON list on stdout."""
+    sys.stdout.write(json.dumps([jsonable(r) for r in rows], indent=2) + "\n")
+
+
+def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
+    """A rich table on stdout."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if v is None else str(jsonable(v)) for v in row))
+    console.print(table)
+
+
+def money(value: Decimal) -> str:
+    """USD with enough decimals for per-call costs."""
+    return f"${value:,.6f}"

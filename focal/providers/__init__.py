@@ -1,0 +1,36 @@
+"""Provider adapters: build the Agno model for a registry model (one module per provider, imported lazily)."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+import focal._env  # noqa: F401
+from focal.errors import ConfigError
+from focal.providers._capture import CaptureErrorsMixin, capture_errors
+from focal.providers._params import CallParams
+from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
+
+__all__ = ["CallParams", "CaptureErrorsMixin", "build_model", "capture_errors"]
+
+_MODULES = {
+    ProviderKind.OPENAI: "focal.providers._openai",
+    ProviderKind.ANTHROPIC: "focal.providers._anthropic",
+    ProviderKind.OLLAMA: "focal.providers._ollama",
+    ProviderKind.LOCAL: "focal.providers._local",
+}
+
+
+def build_model(model: ModelInfo, registry: ModelRegistry, params: CallParams | None = None) -> Any:
+    """A fresh Agno `Model` for `model`, reaching its provider as configured (env overrides applied).
+
+    The SDK's own retries are off: Focal's resilience layer owns retries.
+
+    Raises:
+        ConfigError: the provider's kind has no Agno model (e.g. `hybrid`, which only points at others).
+    """
+    connection = registry.connection(model.provider)
+    module_name = _MODULES.get(connection.kind)
+    if module_name is None:
+        raise ConfigError(f"provider {model.provider!r} of kind {connection.kind.value!r} cannot build a model")
+    return import_module(module_name).build(model, connection, params or CallParams())

@@ -1,0 +1,30 @@
+"""The local llama.cpp OpenAI-compatible server via Agno's `LlamaCpp`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agno.models.llama_cpp import LlamaCpp
+
+from focal.providers._capture import CaptureErrorsMixin
+from focal.providers._params import CallParams
+from focal.routing.registry import ModelInfo, ProviderConnection
+
+
+@dataclass
+class FocalLlamaCpp(CaptureErrorsMixin, LlamaCpp):
+    """`LlamaCpp` whose errors are captured for Focal's resilience layer."""
+
+
+def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
+    """A `LlamaCpp` model on the loopback server, SDK retries off."""
+    return FocalLlamaCpp(
+        id=model.id,
+        base_url=connection.base_url() or "http://127.0.0.1:8080/v1",
+        api_key=connection.api_key() or "not-needed",
+        timeout=params.timeout_seconds or connection.timeout_seconds,
+        max_retries=0,
+        temperature=params.temperature,
+        max_tokens=params.max_tokens,
+    )
