@@ -8,7 +8,8 @@ import typer
 
 import focal._env  # noqa: F401
 from focal.cli import _db, _demo, _models, _overrides
-from focal.cli._common import STATE
+from focal.cli._common import STATE, handle_errors, settings
+from focal.logging import configure_logging
 
 __all__ = ["app", "main"]
 
@@ -22,12 +23,15 @@ app = typer.Typer(
 
 
 @app.callback()
+@handle_errors
 def _root(
     database_url: str | None = typer.Option(None, "--database-url", help="Overrides FOCAL_DATABASE_URL."),
     config_dir: Path | None = typer.Option(None, "--config-dir", help="Overrides FOCAL_CONFIG_DIR."),
 ) -> None:
     STATE.database_url = database_url
     STATE.config_dir = config_dir
+    current = settings()  # fail early, in one line, on a bad FOCAL_* setting
+    configure_logging(current.log_format, current.log_level)
 
 
 app.add_typer(_models.app, name="models")
