@@ -7,11 +7,20 @@ from typing import Any
 
 import focal._env  # noqa: F401
 from focal.errors import ConfigError
-from focal.providers._capture import CaptureErrorsMixin, capture_errors
+from focal.execution.errors import ProviderError
+from focal.providers._capture import CallObservation, ObservingMixin, ProviderHooks, observe_call
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
 
-__all__ = ["CallParams", "CaptureErrorsMixin", "build_model", "capture_errors"]
+__all__ = [
+    "CallObservation",
+    "CallParams",
+    "ObservingMixin",
+    "ProviderHooks",
+    "build_model",
+    "map_error",
+    "observe_call",
+]
 
 _MODULES = {
     ProviderKind.OPENAI: "focal.providers._openai",
@@ -34,3 +43,16 @@ def build_model(model: ModelInfo, registry: ModelRegistry, params: CallParams | 
     if module_name is None:
         raise ConfigError(f"provider {model.provider!r} of kind {connection.kind.value!r} cannot build a model")
     return import_module(module_name).build(model, connection, params or CallParams())
+
+
+def map_error(exc: BaseException, model: ModelInfo, registry: ModelRegistry) -> ProviderError:
+    """Turn whatever a provider's Agno model raised into Focal's typed `ProviderError`.
+
+    Each provider module owns its mapping (`map_error(exc, model)`); decisions use exception
+    types, status codes and headers, never message text alone.
+    """
+    connection = registry.connection(model.provider)
+    module_name = _MODULES.get(connection.kind)
+    if module_name is None:
+        return ProviderError(str(exc), provider=model.provider, model=model.id)
+    return import_module(module_name).map_error(exc, model)

@@ -1,65 +1,147 @@
-"""Recover the typed provider exception that `Agent.arun` swallows.
+"""See what a provider really did during an Agno run.
 
 Agno catches provider errors inside `Agent.arun` and returns a `RunOutput(status=ERROR)` with
-only the message. Every model Focal builds carries `CaptureErrorsMixin`, which appends the
-original exception to the collector installed with `capture_errors()` around the run.
+only the message; it also hides the provider's finish reason, request id and whether a stream
+ended with its terminator. Every model Focal builds carries `ObservingMixin`, which reports the
+raw responses, stream chunks and exceptions of its `invoke*` calls to the `CallObservation`
+installed with `observe_call()` around the run (child tasks included: they share the object).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
-_collector: ContextVar[list[BaseException] | None] = ContextVar("focal_model_errors", default=None)
+__all__ = ["CallObservation", "ObservingMixin", "ProviderHooks", "observe_call"]
+
+
+@dataclass(slots=True)
+class ProviderHooks:
+    """How one provider's raw objects are read (each provider module supplies these)."""
+
+    response_info: Callable[[Any], tuple[str | None, str | None]]
+    """raw non-stream response -> (finish_reason, request_id)"""
+    chunk_info: Callable[[Any], tuple[str | None, bool]]
+    """raw stream chunk -> (finish_reason or None, is_terminal: the stream's own end marker)"""
+
+
+@dataclass(slots=True)
+class CallObservation:
+    """What the model layer saw during one run."""
+
+    errors: list[BaseException] = field(default_factory=list)
+    finish_reason: str | None = None
+    request_id: str | None = None
+    model_calls: int = 0
+    stream_started: bool = False
+    stream_terminated: bool = False
+    """True once a chunk carried the provider's end marker (finish reason / message_stop / done)."""
+    chunks: int = 0
+    first_chunk_at: float | None = None
+
+    def saw_error(self) -> BaseException | None:
+        """The last exception raised by the model, if any."""
+        return self.errors[-1] if self.errors else None
+
+
+_current: ContextVar[CallObservation | None] = ContextVar("focal_call_observation", default=None)
 
 
 @contextmanager
-def capture_errors() -> Iterator[list[BaseException]]:
-    """Collect exceptions raised by Focal-built models during the `with` block (child tasks included)."""
-    bucket: list[BaseException] = []
-    token = _collector.set(bucket)
+def observe_call() -> Iterator[CallObservation]:
+    """Install a fresh `CallObservation` for the `with` block."""
+    observation = CallObservation()
+    token = _current.set(observation)
     try:
-        yield bucket
+        yield observation
     finally:
-        _collector.reset(token)
+        _current.reset(token)
 
 
-def _record(exc: BaseException) -> None:
-    bucket = _collector.get()
-    if bucket is not None:
-        bucket.append(exc)
+class ObservingMixin:
+    """Put before the Agno model class in the bases. Subclasses set `focal_hooks`."""
 
+    focal_hooks: ProviderHooks | None = None
 
-class CaptureErrorsMixin:
-    """Put before the Agno model class in the bases: records, then re-raises, every invoke error."""
+    def _focal_response(self, raw: Any) -> None:
+        obs = _current.get()
+        if obs is None:
+            return
+        obs.model_calls += 1
+        hooks = type(self).focal_hooks
+        if hooks is not None:
+            try:
+                finish, request_id = hooks.response_info(raw)
+            except Exception:  # never let bookkeeping break a call
+                finish, request_id = None, None
+            obs.finish_reason = finish or obs.finish_reason
+            obs.request_id = request_id or obs.request_id
+
+    def _focal_chunk(self, raw: Any) -> None:
+        obs = _current.get()
+        if obs is None:
+            return
+        if not obs.stream_started:
+            obs.stream_started = True
+            obs.model_calls += 1
+            obs.stream_terminated = False
+        obs.chunks += 1
+        if obs.first_chunk_at is None:
+            obs.first_chunk_at = time.perf_counter()
+        hooks = type(self).focal_hooks
+        if hooks is not None:
+            try:
+                finish, terminal = hooks.chunk_info(raw)
+            except Exception:
+                finish, terminal = None, False
+            if finish:
+                obs.finish_reason = finish
+            if terminal:
+                obs.stream_terminated = True
+                obs.stream_started = False  # a tool round-trip may open another stream
+
+    @staticmethod
+    def _focal_error(exc: BaseException) -> None:
+        obs = _current.get()
+        if obs is not None:
+            obs.errors.append(exc)
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return super().invoke(*args, **kwargs)  # type: ignore[misc]
+            raw = super().invoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
-            _record(exc)
+            self._focal_error(exc)
             raise
+        self._focal_response(raw)
+        return raw
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
+            raw = await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
-            _record(exc)
+            self._focal_error(exc)
             raise
+        self._focal_response(raw)
+        return raw
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         try:
-            yield from super().invoke_stream(*args, **kwargs)  # type: ignore[misc]
+            for raw in super().invoke_stream(*args, **kwargs):  # type: ignore[misc]
+                self._focal_chunk(raw)
+                yield raw
         except Exception as exc:
-            _record(exc)
+            self._focal_error(exc)
             raise
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
         try:
-            async for item in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
-                yield item
+            async for raw in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
+                self._focal_chunk(raw)
+                yield raw
         except Exception as exc:
-            _record(exc)
+            self._focal_error(exc)
             raise

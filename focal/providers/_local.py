@@ -7,14 +7,14 @@ from typing import Any
 
 from agno.models.llama_cpp import LlamaCpp
 
-from focal.providers._capture import CaptureErrorsMixin
+from focal.providers._capture import ObservingMixin
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
 
 
 @dataclass
-class FocalLlamaCpp(CaptureErrorsMixin, LlamaCpp):
-    """`LlamaCpp` whose errors are captured for Focal's resilience layer."""
+class FocalLlamaCpp(ObservingMixin, LlamaCpp):
+    """`LlamaCpp` observed by Focal (errors, finish reason, stream end)."""
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:

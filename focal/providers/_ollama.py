@@ -7,14 +7,14 @@ from typing import Any
 
 from agno.models.ollama import Ollama
 
-from focal.providers._capture import CaptureErrorsMixin
+from focal.providers._capture import ObservingMixin
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
 
 
 @dataclass
-class FocalOllama(CaptureErrorsMixin, Ollama):
-    """`Ollama` whose errors are captured for Focal's resilience layer."""
+class FocalOllama(ObservingMixin, Ollama):
+    """`Ollama` observed by Focal (errors, finish reason, stream end)."""
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:

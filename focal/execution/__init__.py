@@ -1,0 +1,1 @@
+"""Execution: the LLMExecutor contract, the Agno adapter, resilience, budgets and errors."""

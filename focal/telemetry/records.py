@@ -1,0 +1,167 @@
+"""Telemetry records: one `LLMCallRecord` per attempt, one `WorkflowRunRecord` per workflow run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+__all__ = ["CallStatus", "LLMCallRecord", "WorkflowRunRecord", "new_id"]
+
+
+def new_id() -> str:
+    """A new random id (32 hex characters)."""
+    return uuid.uuid4().hex
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class CallStatus:
+    """Values of `LLMCallRecord.status`."""
+
+    SUCCESS = "success"
+    ERROR = "error"
+    SKIPPED = "skipped"  # breaker open, budget refused, or deadline passed: no request was sent
+
+
+@dataclass(slots=True, kw_only=True)
+class LLMCallRecord:
+    """One attempt at an LLM call (a retry or a fallback hop is another record)."""
+
+    call_id: str = field(default_factory=new_id)
+    run_id: str | None = None
+    tenant_id: str
+    agent_id: str
+    session_id: str | None = None
+    workflow_name: str | None = None
+    step_name: str
+    task_type: str | None = None
+    provider: str
+    tier: str
+    model_id: str
+    resolution_source: str | None = None
+    resolution_reason: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    premium_cost_usd: Decimal = Decimal(0)
+    """What the same tokens would have cost on the premium tier of the same provider."""
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    status: str = CallStatus.SUCCESS
+    error_class: str | None = None
+    error_message: str | None = None
+    attempt_number: int = 1
+    """1-based attempt on this hop (retries increase it)."""
+    fallback_hop: int = 0
+    """0 = the resolved model, 1 = first fallback, ..."""
+    fallback_cause: str | None = None
+    """Why this hop was reached (error class of the previous hop, or `circuit_open`)."""
+    breaker_state: str | None = None
+    streamed: bool = False
+    finish_reason: str | None = None
+    request_id: str | None = None
+    created_at: dt.datetime = field(default_factory=_now)
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def savings_usd(self) -> Decimal:
+        """premium_cost_usd - cost_usd (the README documents the formula)."""
+        return self.premium_cost_usd - self.cost_usd
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict (Decimal and datetime kept; see `to_json_dict` for JSON)."""
+        return asdict(self)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-safe dict: Decimal → str, datetime → ISO 8601."""
+        out = asdict(self)
+        out["cost_usd"] = str(self.cost_usd)
+        out["premium_cost_usd"] = str(self.premium_cost_usd)
+        out["created_at"] = self.created_at.isoformat()
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> LLMCallRecord:
+        """Inverse of `to_json_dict` (unknown keys are ignored)."""
+        known = {f for f in cls.__dataclass_fields__}
+        clean = {k: v for k, v in data.items() if k in known}
+        clean["cost_usd"] = Decimal(clean.get("cost_usd", "0"))
+        clean["premium_cost_usd"] = Decimal(clean.get("premium_cost_usd", "0"))
+        if isinstance(clean.get("created_at"), str):
+            clean["created_at"] = dt.datetime.fromisoformat(clean["created_at"])
+        return cls(**clean)
+
+
+@dataclass(slots=True, kw_only=True)
+class WorkflowRunRecord:
+    """One workflow run (one turn): status, steps, totals, fallbacks and savings."""
+
+    run_id: str = field(default_factory=new_id)
+    tenant_id: str
+    agent_id: str
+    session_id: str | None = None
+    workflow_name: str
+    status: str = "running"  # running | completed | error | cancelled
+    started_at: dt.datetime = field(default_factory=_now)
+    ended_at: dt.datetime | None = None
+    steps: list[str] = field(default_factory=list)
+    call_count: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    total_tokens: int = 0
+    cost_usd: Decimal = Decimal(0)
+    premium_cost_usd: Decimal = Decimal(0)
+    fallback_count: int = 0
+    error: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def savings_usd(self) -> Decimal:
+        """premium_cost_usd - cost_usd."""
+        return self.premium_cost_usd - self.cost_usd
+
+    def add_call(self, call: LLMCallRecord) -> None:
+        """Fold one call record into the totals."""
+        self.call_count += 1
+        self.input_tokens += call.input_tokens
+        self.output_tokens += call.output_tokens
+        self.cached_input_tokens += call.cached_input_tokens
+        self.reasoning_tokens += call.reasoning_tokens
+        self.total_tokens += call.total_tokens
+        self.cost_usd += call.cost_usd
+        self.premium_cost_usd += call.premium_cost_usd
+        if call.fallback_hop > 0 and call.status == CallStatus.SUCCESS:
+            self.fallback_count += 1
+        if call.step_name not in self.steps:
+            self.steps.append(call.step_name)
+
+    def to_json_dict(self) -> dict[str, Any]:
+        """JSON-safe dict."""
+        out = asdict(self)
+        out["cost_usd"] = str(self.cost_usd)
+        out["premium_cost_usd"] = str(self.premium_cost_usd)
+        out["started_at"] = self.started_at.isoformat()
+        out["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
+        return out
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> WorkflowRunRecord:
+        """Inverse of `to_json_dict`."""
+        known = {f for f in cls.__dataclass_fields__}
+        clean = {k: v for k, v in data.items() if k in known}
+        clean["cost_usd"] = Decimal(clean.get("cost_usd", "0"))
+        clean["premium_cost_usd"] = Decimal(clean.get("premium_cost_usd", "0"))
+        for key in ("started_at", "ended_at"):
+            if isinstance(clean.get(key), str):
+                clean[key] = dt.datetime.fromisoformat(clean[key])
+        return cls(**clean)
