@@ -8,7 +8,13 @@ from typing import Any
 import focal._env  # noqa: F401
 from focal.errors import ConfigError
 from focal.execution.errors import ProviderError
-from focal.providers._capture import CallObservation, ObservingMixin, ProviderHooks, observe_call
+from focal.providers._capture import (
+    CallObservation,
+    ObservingMixin,
+    ProviderHooks,
+    current_observation,
+    observe_call,
+)
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
 
@@ -18,6 +24,7 @@ __all__ = [
     "ObservingMixin",
     "ProviderHooks",
     "build_model",
+    "current_observation",
     "map_error",
     "observe_call",
 ]

@@ -16,7 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["CallObservation", "ObservingMixin", "ProviderHooks", "observe_call"]
+__all__ = ["CallObservation", "ObservingMixin", "ProviderHooks", "current_observation", "observe_call"]
 
 
 @dataclass(slots=True)
@@ -49,6 +49,11 @@ class CallObservation:
 
 
 _current: ContextVar[CallObservation | None] = ContextVar("focal_call_observation", default=None)
+
+
+def current_observation() -> CallObservation | None:
+    """The observation of the call running in this context, if any."""
+    return _current.get()
 
 
 @contextmanager

@@ -99,6 +99,11 @@ class ModelResolver:
         self._cache: dict[str, _TenantEntry] = {}
         overrides.add_listener(self.invalidate)
 
+    @property
+    def default_task_tier(self) -> Tier | None:
+        """The tier unknown task types fall back to (None: unknown tasks are an error)."""
+        return self._default_tier
+
     # --- public API ------------------------------------------------------------------------
 
     def resolve(self, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:

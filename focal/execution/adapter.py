@@ -1,0 +1,405 @@
+"""`AgnoExecutor`: one LLM attempt as a per-call Agno Agent run, with typed errors and priced usage.
+
+Each call builds a fresh `Agent` (never a mutated shared one) around a cached Agno model for the
+resolved registry model, runs it under `observe_call()` to recover the provider's typed error,
+finish reason and stream end marker (Agno swallows them), and normalizes and prices the usage.
+Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'s job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from agno.agent import Agent
+from agno.models.message import Message as AgnoMessage
+from agno.run import RunStatus
+from pydantic import BaseModel, ValidationError
+
+from focal.execution._usage import usage_from_metrics
+from focal.execution.errors import (
+    ContentFiltered,
+    DeadlineExceededError,
+    ExecutionError,
+    ProviderError,
+    ProviderTimeoutError,
+    StreamInterruptedError,
+    StructuredOutputError,
+)
+from focal.execution.types import ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
+from focal.providers import CallParams, build_model, current_observation, map_error, observe_call
+from focal.routing import ModelInfo, ModelRegistry, ProviderKind
+
+__all__ = ["AgnoExecutor", "CallRequest", "ModelFactory"]
+
+ModelFactory = Callable[[ModelInfo, ModelRegistry, CallParams], Any]
+"""Builds the Agno model for a registry model (default: `focal.providers.build_model`)."""
+
+_FILTERED = {"content_filter", "refusal", "safety"}
+_FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallRequest:
+    """One attempt on one model."""
+
+    messages: tuple[Message, ...]
+    model: ModelInfo
+    ctx: ExecutionContext
+    params: CallParams = field(default_factory=CallParams)
+    instructions: str | None = None
+    output_schema: type[BaseModel] | None = None
+    tools: tuple[Any, ...] = ()
+    stall_timeout_seconds: float | None = None
+    """Streaming: the longest silence allowed between chunks (first chunk: the call timeout)."""
+
+
+class AgnoExecutor:
+    """Runs single attempts on Agno (`call`, `stream_call`); `ResilientExecutor` composes them into calls."""
+
+    def __init__(
+        self,
+        registry: ModelRegistry,
+        *,
+        model_factory: ModelFactory = build_model,
+        model_cache_size: int = 256,
+        default_timeout_seconds: float = 60.0,
+    ) -> None:
+        self.registry = registry
+        self._factory = model_factory
+        self._models: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._cache_size = model_cache_size
+        self._default_timeout = default_timeout_seconds
+        _quiet_agno_inside_focal_calls()
+
+    # --- building --------------------------------------------------------------------------
+
+    def agno_model(self, model: ModelInfo, params: CallParams) -> Any:
+        """The Agno model for (model, params), built once and reused (keeps the HTTP pool warm)."""
+        key = (model.ref, params.temperature, params.max_tokens, params.timeout_seconds)
+        built = self._models.get(key)
+        if built is None:
+            built = self._factory(model, self.registry, params)
+            self._models[key] = built
+            if len(self._models) > self._cache_size:
+                self._models.popitem(last=False)
+        return built
+
+    def _agent(self, req: CallRequest, schema: type[BaseModel] | None) -> tuple[Agent, Any]:
+        system = [m.content for m in req.messages if m.role is Role.SYSTEM]
+        instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
+        agent = Agent(
+            model=self.agno_model(req.model, req.params),
+            instructions=instructions,
+            output_schema=schema,
+            tools=list(req.tools) if req.tools else None,
+            telemetry=False,
+            markdown=False,
+        )
+        rest = [m for m in req.messages if m.role is not Role.SYSTEM]
+        if len(rest) == 1 and rest[0].role is Role.USER:
+            return agent, rest[0].content
+        return agent, [AgnoMessage(role=m.role.value, content=m.content, tool_call_id=m.tool_call_id) for m in rest]
+
+    def _timeout(self, req: CallRequest) -> tuple[float, bool]:
+        """(seconds, whether the turn deadline is what binds)."""
+        timeout = req.params.timeout_seconds or req.ctx.timeout_seconds or self._default_timeout
+        remaining = req.ctx.remaining()
+        if remaining is not None and remaining < timeout:
+            if remaining <= 0:
+                raise DeadlineExceededError(
+                    "the turn deadline has passed", provider=req.model.provider, model=req.model.id
+                )
+            return remaining, True
+        return timeout, False
+
+    def _kind(self, model: ModelInfo) -> ProviderKind | None:
+        try:
+            return self.registry.connection(model.provider).kind
+        except Exception:
+            return None
+
+    # --- one attempt ----------------------------------------------------------------------
+
+    async def call(self, req: CallRequest) -> LLMResponse:
+        """One attempt: run the agent, raise a typed `ProviderError` on failure.
+
+        With `req.output_schema`, the returned response's `metadata["parsed"]` holds the validated
+        object; a reply that does not validate is re-asked once, then `StructuredOutputError`.
+        """
+        started = time.perf_counter()
+        out, obs = await self._run_once(req, req.messages, req.output_schema)
+        usage = usage_from_metrics(out.metrics, self._kind(req.model))
+        parsed: BaseModel | None = None
+        content = out.content
+        if req.output_schema is not None:
+            parsed, raw, error = _validate(out.content, req.output_schema)
+            if parsed is None:
+                retry_messages = (
+                    *req.messages,
+                    Message(Role.ASSISTANT, raw),
+                    Message(
+                        Role.USER,
+                        f"Your reply did not match the required JSON schema: {error}. "
+                        "Reply again with only a JSON object that matches the schema.",
+                    ),
+                )
+                out, obs = await self._run_once(req, retry_messages, req.output_schema)
+                usage = usage + usage_from_metrics(out.metrics, self._kind(req.model))
+                parsed, raw, error = _validate(out.content, req.output_schema)
+                if parsed is None:
+                    raise StructuredOutputError(
+                        f"{req.output_schema.__name__}: {error}", raw_text=raw, schema_name=req.output_schema.__name__
+                    )
+            content = parsed.model_dump_json()
+        elif not isinstance(content, str):
+            content = "" if content is None else str(content)
+        return self._response(req, content, usage, started, out, obs, parsed)
+
+    async def _run_once(
+        self, req: CallRequest, messages: tuple[Message, ...], schema: type[BaseModel] | None
+    ) -> tuple[Any, Any]:
+        agent, agno_input = self._agent(
+            CallRequest(
+                messages=messages,
+                model=req.model,
+                ctx=req.ctx,
+                params=req.params,
+                instructions=req.instructions,
+                tools=req.tools,
+            ),
+            schema,
+        )
+        timeout, deadline_binds = self._timeout(req)
+        with observe_call() as obs:
+            try:
+                out = await asyncio.wait_for(
+                    agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None), timeout
+                )
+            except TimeoutError:
+                raise self._timeout_error(req, timeout, deadline_binds) from None
+            except ExecutionError:
+                raise
+            except Exception as exc:  # something Agno did not swallow
+                raise map_error(exc, req.model, self.registry) from exc
+        if out.status == RunStatus.error or (obs.errors and out.content is None):
+            raise self._run_error(req, obs, out)
+        if obs.finish_reason in _FILTERED:
+            raise ContentFiltered(
+                f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
+                provider=req.model.provider,
+                model=req.model.id,
+                request_id=obs.request_id,
+            )
+        return out, obs
+
+    def _run_error(self, req: CallRequest, obs: Any, out: Any) -> ProviderError:
+        exc = obs.saw_error()
+        if exc is not None:
+            if isinstance(exc, ProviderError):
+                return exc
+            return map_error(exc, req.model, self.registry)
+        return ProviderError(f"the run failed: {out.content}", provider=req.model.provider, model=req.model.id)
+
+    @staticmethod
+    def _timeout_error(req: CallRequest, timeout: float, deadline_binds: bool) -> ProviderTimeoutError:
+        if deadline_binds:
+            return DeadlineExceededError(
+                f"the turn deadline passed after {timeout:.2f}s", provider=req.model.provider, model=req.model.id
+            )
+        return ProviderTimeoutError(f"no answer within {timeout:.2f}s", provider=req.model.provider, model=req.model.id)
+
+    def _response(
+        self,
+        req: CallRequest,
+        content: str,
+        usage: TokenUsage,
+        started: float,
+        out: Any,
+        obs: Any,
+        parsed: BaseModel | None = None,
+        ttft_ms: float | None = None,
+    ) -> LLMResponse:
+        metrics = getattr(out, "metrics", None)
+        if ttft_ms is None and metrics is not None and metrics.time_to_first_token is not None:
+            ttft_ms = metrics.time_to_first_token * 1000
+        metadata: dict[str, Any] = {}
+        if parsed is not None:
+            metadata["parsed"] = parsed
+        return LLMResponse(
+            content=content,
+            model_id=req.model.id,
+            provider=req.model.provider,
+            tier=req.model.tier.value,
+            usage=usage,
+            cost=self.price(req.model, usage),
+            latency_ms=(time.perf_counter() - started) * 1000,
+            time_to_first_token_ms=ttft_ms,
+            request_id=obs.request_id,
+            finish_reason=obs.finish_reason,
+            metadata=metadata,
+        )
+
+    def price(self, model: ModelInfo, usage: TokenUsage) -> Decimal:
+        """Cost of `usage` on `model` from the registry."""
+        return self.registry.estimate_cost(model, usage.input, usage.output, min(usage.cached_input, usage.input))
+
+    # --- one streamed attempt -------------------------------------------------------------
+
+    async def stream_call(self, req: CallRequest) -> AsyncIterator[StreamChunk]:
+        """One streamed attempt. Raises a typed error before the first chunk (safe to fail over) or
+        `StreamInterruptedError(after_first_token=True)` after it; never ends quietly on a cut stream.
+        """
+        started = time.perf_counter()
+        agent, agno_input = self._agent(req, None)
+        timeout, _ = self._timeout(req)
+        stall = req.stall_timeout_seconds or timeout
+        queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
+        checks_terminator = getattr(type(agent.model), "focal_hooks", None) is not None
+        holder: dict[str, Any] = {}
+
+        async def produce() -> None:
+            with observe_call() as obs:
+                holder["obs"] = obs
+                try:
+                    async for item in agent.arun(
+                        agno_input, stream=True, yield_run_output=True, session_id=req.ctx.session_id
+                    ):
+                        await queue.put(("item", item))
+                except BaseException as exc:  # forwarded to the consumer
+                    await queue.put(("raise", exc))
+                    return
+                await queue.put(("end", None))
+
+        producer = asyncio.create_task(produce())
+        parts: list[str] = []
+        ttft_ms: float | None = None
+        out: Any = None
+        try:
+            while True:
+                wait = timeout if not parts else stall
+                remaining = req.ctx.remaining()
+                if remaining is not None:
+                    wait = min(wait, max(remaining, 0.0))
+                try:
+                    kind, item = await asyncio.wait_for(queue.get(), wait)
+                except TimeoutError:
+                    raise self._stream_fault(req, parts, "stalled" if parts else "no first token", wait) from None
+                if kind == "raise":
+                    exc = item
+                    err = exc if isinstance(exc, ProviderError) else map_error(exc, req.model, self.registry)
+                    raise self._after_tokens(err, parts) from exc
+                if kind == "end":
+                    break
+                name = type(item).__name__
+                if name == "RunOutput":
+                    out = item
+                    continue
+                if name == "RunErrorEvent":
+                    obs = holder.get("obs")
+                    err = self._run_error(req, obs, item) if obs is not None else ProviderError(str(item.content))
+                    raise self._after_tokens(err, parts)
+                delta = getattr(item, "content", None)
+                if name == "RunContentEvent" and isinstance(delta, str) and delta:
+                    if ttft_ms is None:
+                        ttft_ms = (time.perf_counter() - started) * 1000
+                    parts.append(delta)
+                    yield StreamChunk(delta=delta)
+        finally:
+            if not producer.done():
+                producer.cancel()
+                await asyncio.wait([producer])  # its outcome is already decided; don't raise it here
+        obs = holder.get("obs")
+        if out is None or out.status == RunStatus.error:
+            err = (
+                self._run_error(req, obs, out)
+                if obs is not None
+                else ProviderError("the stream ended without a result")
+            )
+            raise self._after_tokens(err, parts)
+        if obs is not None and obs.finish_reason in _FILTERED:
+            raise self._after_tokens(
+                ContentFiltered(
+                    f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
+                    provider=req.model.provider,
+                    model=req.model.id,
+                    request_id=obs.request_id,
+                ),
+                parts,
+            )
+        if checks_terminator and obs is not None and not obs.stream_terminated:
+            raise self._stream_fault(req, parts, "ended without its terminator", None)
+        usage = usage_from_metrics(out.metrics, self._kind(req.model))
+        response = self._response(req, "".join(parts), usage, started, out, obs, ttft_ms=ttft_ms)
+        yield StreamChunk(done=True, response=response)
+
+    @staticmethod
+    def _after_tokens(err: ProviderError, parts: list[str]) -> ProviderError:
+        if not parts:
+            return err
+        cut = StreamInterruptedError(
+            f"stream failed after {len(parts)} chunk(s): {err.message}",
+            partial_content="".join(parts),
+            after_first_token=True,
+            provider=err.provider,
+            model=err.model,
+            status_code=err.status_code,
+            request_id=err.request_id,
+        )
+        cut.__cause__ = err
+        return cut
+
+    @staticmethod
+    def _stream_fault(req: CallRequest, parts: list[str], what: str, waited: float | None) -> ProviderError:
+        detail = f" ({waited:.2f}s)" if waited is not None else ""
+        if not parts and what == "no first token":
+            return ProviderTimeoutError(
+                f"no first token within{detail}", provider=req.model.provider, model=req.model.id
+            )
+        return StreamInterruptedError(
+            f"stream {what}{detail} after {len(parts)} chunk(s)",
+            partial_content="".join(parts),
+            after_first_token=bool(parts),
+            provider=req.model.provider,
+            model=req.model.id,
+        )
+
+
+class _InsideFocalCall(logging.Filter):
+    """Drops Agno's own log lines for runs Focal makes: Focal reports those failures typed and recorded."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return current_observation() is None
+
+
+_FILTER = _InsideFocalCall()
+
+
+def _quiet_agno_inside_focal_calls() -> None:
+    agno_logger = logging.getLogger("agno")
+    if _FILTER not in agno_logger.filters:
+        agno_logger.addFilter(_FILTER)
+
+
+def _validate(content: Any, schema: type[BaseModel]) -> tuple[BaseModel | None, str, str]:
+    """(validated object or None, raw text, error)."""
+    if isinstance(content, schema):
+        return content, content.model_dump_json(), ""
+    if isinstance(content, BaseModel):
+        content = content.model_dump_json()
+    raw = content if isinstance(content, str) else json.dumps(content, default=str)
+    text = _FENCE.sub("", raw.strip()).strip()
+    try:
+        return schema.model_validate_json(text), raw, ""
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "<root>"
+        return None, raw, f"{where}: {first['msg']}"

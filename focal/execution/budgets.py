@@ -1,0 +1,313 @@
+"""Budgets: tenant limits per day / month in SQL with atomic pre-call reservations, and cost limits.
+
+A call first *reserves* its estimated cost (prompt tokens + max output tokens, priced from the
+registry) with one conditional UPDATE per period — `spent + reserved + estimate <= limit` — in a
+single transaction, so concurrent calls can never admit more than the budget on SQLite or
+PostgreSQL. After the call the reservation is *settled* with the actual cost (or released).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from enum import StrEnum
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from focal.execution.errors import BudgetExceededError, ConfigurationError
+from focal.execution.types import Message
+from focal.routing import ModelInfo, ModelRegistry
+from focal.storage.budget_tables import BudgetUsage, TenantBudget
+from focal.storage.tables import utcnow
+
+__all__ = [
+    "BudgetManager",
+    "BudgetPeriod",
+    "CostLimits",
+    "LimitAction",
+    "Reservation",
+    "TenantBudgetInfo",
+    "estimate_call_cost",
+    "estimate_prompt_tokens",
+]
+
+
+class BudgetPeriod(StrEnum):
+    DAY = "day"
+    MONTH = "month"
+
+
+class LimitAction(StrEnum):
+    """What happens when a limit would be crossed."""
+
+    ABORT = "abort"
+    DOWNGRADE = "downgrade"  # try a cheaper tier that fits, then refuse
+    WARN = "warn"  # log and go on
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CostLimits:
+    """Limits within a run (one turn) and per step call; None means no limit.
+
+    Attributes:
+        per_run_usd: the most a run (all calls sharing `ctx.run_id`) may spend.
+        per_step_usd: the most a single step call may cost (estimated before, checked after).
+        on_limit: abort, downgrade to a cheaper tier, or warn.
+    """
+
+    per_run_usd: Decimal | None = None
+    per_step_usd: Decimal | None = None
+    on_limit: LimitAction = LimitAction.ABORT
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantBudgetInfo:
+    """A tenant's budget for one period and where it stands."""
+
+    tenant_id: str
+    period: BudgetPeriod
+    limit_usd: Decimal
+    on_limit: LimitAction
+    spent_usd: Decimal = Decimal(0)
+    reserved_usd: Decimal = Decimal(0)
+
+    @property
+    def remaining_usd(self) -> Decimal:
+        return self.limit_usd - self.spent_usd - self.reserved_usd
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    """Money held for one call until it is settled or released."""
+
+    tenant_id: str
+    amount: Decimal
+    periods: tuple[tuple[str, str], ...]  # (period, period_start)
+
+
+def estimate_prompt_tokens(messages: Sequence[Message], instructions: str | None = None) -> int:
+    """A deliberately generous token estimate: 1 token per 3 characters + 8 per message."""
+    chars = sum(len(m.content) for m in messages) + len(instructions or "")
+    return chars // 3 + 8 * (len(messages) + 1)
+
+
+def estimate_call_cost(
+    registry: ModelRegistry,
+    model: ModelInfo,
+    messages: Sequence[Message],
+    max_tokens: int | None,
+    instructions: str | None = None,
+) -> Decimal:
+    """Upper-bound cost of a call: estimated prompt tokens + the max output tokens."""
+    output = max_tokens or model.max_output_tokens
+    return registry.estimate_cost(model, estimate_prompt_tokens(messages, instructions), output)
+
+
+def _period_start(period: BudgetPeriod, now: dt.datetime) -> str:
+    return now.strftime("%Y-%m-%d") if period is BudgetPeriod.DAY else now.strftime("%Y-%m")
+
+
+class BudgetManager:
+    """Tenant budgets over an async engine. Tenants without a budget cost no database round trip
+    once their (empty) budget list is cached (`ttl_seconds`)."""
+
+    def __init__(self, engine: AsyncEngine, *, ttl_seconds: float = 5.0, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+        self._engine = engine
+        self._ttl = ttl_seconds
+        self._clock = clock
+        self._cache: dict[str, tuple[float, tuple[TenantBudgetInfo, ...]]] = {}
+
+    def _insert(self):  # type: ignore[no-untyped-def]
+        return pg_insert if self._engine.dialect.name == "postgresql" else sqlite_insert
+
+    # --- configuration --------------------------------------------------------------------
+
+    async def set_budget(
+        self,
+        tenant_id: str,
+        period: BudgetPeriod | str,
+        limit_usd: Decimal | str | float,
+        *,
+        on_limit: LimitAction | str = LimitAction.DOWNGRADE,
+        changed_by: str = "api",
+    ) -> None:
+        """Create or change a tenant's limit for a period.
+
+        Raises:
+            ConfigurationError: unknown period or action, or a negative limit.
+        """
+        try:
+            period, action = BudgetPeriod(period), LimitAction(on_limit)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid budget: {exc}") from None
+        limit = Decimal(str(limit_usd))
+        if limit < 0:
+            raise ConfigurationError(f"budget limit for tenant {tenant_id!r} must not be negative")
+        stmt = self._insert()(TenantBudget).values(
+            tenant_id=tenant_id,
+            period=period.value,
+            limit_usd=limit,
+            on_limit=action.value,
+            updated_at=utcnow(),
+            changed_by=changed_by,
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["tenant_id", "period"],
+            set_={"limit_usd": limit, "on_limit": action.value, "updated_at": utcnow(), "changed_by": changed_by},
+        )
+        async with self._engine.begin() as conn:
+            await conn.execute(stmt)
+        self._cache.pop(tenant_id, None)
+
+    async def remove_budget(self, tenant_id: str, period: BudgetPeriod | str) -> bool:
+        """Delete a tenant's limit for a period; False if there was none."""
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                delete(TenantBudget).where(
+                    TenantBudget.tenant_id == tenant_id, TenantBudget.period == BudgetPeriod(period).value
+                )
+            )
+        self._cache.pop(tenant_id, None)
+        return bool(result.rowcount)
+
+    async def budgets(self, tenant_id: str, *, fresh: bool = False) -> tuple[TenantBudgetInfo, ...]:
+        """The tenant's limits (cached for `ttl_seconds`), without usage."""
+        hit = self._cache.get(tenant_id)
+        if hit is not None and not fresh and hit[0] > self._clock():
+            return hit[1]
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(TenantBudget).where(TenantBudget.tenant_id == tenant_id))).all()
+        infos = tuple(
+            TenantBudgetInfo(
+                tenant_id=tenant_id,
+                period=BudgetPeriod(r.period),
+                limit_usd=Decimal(r.limit_usd),
+                on_limit=LimitAction(r.on_limit),
+            )
+            for r in rows
+        )
+        self._cache[tenant_id] = (self._clock() + self._ttl, infos)
+        return infos
+
+    async def status(self, tenant_id: str, now: dt.datetime | None = None) -> list[TenantBudgetInfo]:
+        """Limits with the current period's spend and reservations."""
+        now = now or utcnow()
+        out = []
+        async with self._engine.connect() as conn:
+            for info in await self.budgets(tenant_id, fresh=True):
+                row = (
+                    await conn.execute(
+                        select(BudgetUsage).where(
+                            BudgetUsage.tenant_id == tenant_id,
+                            BudgetUsage.period == info.period.value,
+                            BudgetUsage.period_start == _period_start(info.period, now),
+                        )
+                    )
+                ).first()
+                spent = Decimal(row.spent_usd) if row else Decimal(0)
+                reserved = Decimal(row.reserved_usd) if row else Decimal(0)
+                out.append(
+                    TenantBudgetInfo(
+                        tenant_id=tenant_id,
+                        period=info.period,
+                        limit_usd=info.limit_usd,
+                        on_limit=info.on_limit,
+                        spent_usd=spent,
+                        reserved_usd=reserved,
+                    )
+                )
+        return out
+
+    # --- reservations ---------------------------------------------------------------------
+
+    async def reserve(self, tenant_id: str, amount: Decimal, now: dt.datetime | None = None) -> Reservation | None:
+        """Atomically hold `amount` against every budget of the tenant.
+
+        Returns:
+            The reservation, or None when the tenant has no budget.
+
+        Raises:
+            BudgetExceededError: a period's `spent + reserved + amount` would pass its limit;
+                nothing is held then.
+        """
+        budgets = await self.budgets(tenant_id)
+        if not budgets:
+            return None
+        now = now or utcnow()
+        periods = tuple((b.period.value, _period_start(b.period, now)) for b in budgets)
+        async with self._engine.begin() as conn:
+            for budget, (period, start) in zip(budgets, periods, strict=True):
+                await self._ensure_row(conn, tenant_id, period, start)
+                result = await conn.execute(
+                    update(BudgetUsage)
+                    .where(
+                        BudgetUsage.tenant_id == tenant_id,
+                        BudgetUsage.period == period,
+                        BudgetUsage.period_start == start,
+                        BudgetUsage.spent_usd + BudgetUsage.reserved_usd + amount <= budget.limit_usd,
+                    )
+                    .values(reserved_usd=BudgetUsage.reserved_usd + amount, updated_at=utcnow())
+                )
+                if result.rowcount != 1:
+                    row = (
+                        await conn.execute(
+                            select(BudgetUsage.spent_usd, BudgetUsage.reserved_usd).where(
+                                BudgetUsage.tenant_id == tenant_id,
+                                BudgetUsage.period == period,
+                                BudgetUsage.period_start == start,
+                            )
+                        )
+                    ).one()
+                    await conn.rollback()
+                    spent = Decimal(row.spent_usd) + Decimal(row.reserved_usd)
+                    raise BudgetExceededError(
+                        f"tenant {tenant_id!r} {period} budget ${budget.limit_usd} would be exceeded: "
+                        f"${spent:.6f} spent or held, this call may cost up to ${amount:.6f}",
+                        tenant_id=tenant_id,
+                        scope=period,
+                        limit_usd=budget.limit_usd,
+                        spent_usd=spent,
+                        estimate_usd=amount,
+                    )
+        return Reservation(tenant_id, amount, periods)
+
+    async def settle(self, reservation: Reservation | None, actual: Decimal) -> None:
+        """Replace the held amount with the actual cost (0 releases it)."""
+        if reservation is None:
+            return
+        async with self._engine.begin() as conn:
+            for period, start in reservation.periods:
+                await conn.execute(
+                    update(BudgetUsage)
+                    .where(
+                        BudgetUsage.tenant_id == reservation.tenant_id,
+                        BudgetUsage.period == period,
+                        BudgetUsage.period_start == start,
+                    )
+                    .values(
+                        reserved_usd=BudgetUsage.reserved_usd - reservation.amount,
+                        spent_usd=BudgetUsage.spent_usd + actual,
+                        updated_at=utcnow(),
+                    )
+                )
+
+    async def _ensure_row(self, conn: AsyncConnection, tenant_id: str, period: str, start: str) -> None:
+        stmt = (
+            self._insert()(BudgetUsage)
+            .values(
+                tenant_id=tenant_id,
+                period=period,
+                period_start=start,
+                spent_usd=Decimal(0),
+                reserved_usd=Decimal(0),
+                updated_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["tenant_id", "period", "period_start"])
+        )
+        await conn.execute(stmt)

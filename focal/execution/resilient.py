@@ -1,0 +1,736 @@
+"""`ResilientExecutor`: the `LLMExecutor` Focal hands to hosts and workflow steps.
+
+For each call it resolves the model (tenant override > agent catalog > task default), then walks
+the hops `[model, *fallback_chain]`: an open circuit breaker skips a hop, each attempt is admitted
+against the tenant's budget and cost limits first, retryable errors are retried with jittered
+back-off (never past the deadline), a context-window error jumps to a model with a larger window,
+and a 401 stops everything. Every attempt — skipped, failed or successful — becomes one
+`LLMCallRecord`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+
+from focal.errors import ConfigError, NotFoundError
+from focal.execution.adapter import AgnoExecutor, CallRequest
+from focal.execution.breaker import BreakerState, CircuitBreakers, counts_against_breaker
+from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
+from focal.execution.errors import (
+    AllAttemptsFailedError,
+    AuthenticationError,
+    BadRequestError,
+    BudgetExceededError,
+    CircuitOpenError,
+    ConfigurationError,
+    ContentFiltered,
+    ContextWindowExceeded,
+    DeadlineExceededError,
+    ExecutionError,
+    ProviderError,
+    StreamInterruptedError,
+    StructuredOutputError,
+)
+from focal.execution.retry import RetryPolicy
+from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
+from focal.logging import bind_context, get_logger
+from focal.providers import CallParams
+from focal.routing import (
+    ModelInfo,
+    ModelResolver,
+    PipelineStep,
+    Tier,
+    default_fallback_chain,
+    get_tier_for_task,
+)
+from focal.telemetry.records import CallStatus, LLMCallRecord, new_id
+
+__all__ = ["CallPlan", "ResilientExecutor"]
+
+log = get_logger("focal.executor")
+S = TypeVar("S", bound=BaseModel)
+Recorder = Callable[[LLMCallRecord], None]
+Prompt = str | Message | Sequence[Message | dict[str, Any]]
+
+_DEFAULT_MAX_OUTPUT = 4096
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallPlan:
+    """What a call will try, and why."""
+
+    hops: list[ModelInfo]
+    source: str
+    reason: str
+    task_type: str | None
+    params: CallParams
+
+
+@dataclass(slots=True)
+class _CallState:
+    ctx: ExecutionContext
+    plan: CallPlan
+    messages: tuple[Message, ...]
+    instructions: str | None
+    attempts: list[Attempt] = field(default_factory=list)
+    last_error: BaseException | None = None
+    budget_error: BudgetExceededError | None = None
+
+
+class ResilientExecutor:
+    """Retries, fallbacks, breakers, deadlines, budgets and call records around `AgnoExecutor`."""
+
+    def __init__(
+        self,
+        caller: AgnoExecutor,
+        resolver: ModelResolver,
+        *,
+        retry: RetryPolicy | None = None,
+        breakers: CircuitBreakers | None = None,
+        budgets: BudgetManager | None = None,
+        cost_limits: CostLimits | None = None,
+        recorder: Recorder | None = None,
+        fallbacks: bool = True,
+        stall_timeout_seconds: float = 30.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self.caller = caller
+        self.resolver = resolver
+        self.registry = resolver.registry
+        self.retry = retry or RetryPolicy()
+        self.breakers = breakers or CircuitBreakers()
+        self.budgets = budgets
+        self.cost_limits = cost_limits or CostLimits()
+        self.recorder = recorder
+        self.fallbacks = fallbacks
+        self.stall_timeout_seconds = stall_timeout_seconds
+        self._sleep = sleep
+        self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
+
+    # --- public API ------------------------------------------------------------------------
+
+    async def run(
+        self,
+        prompt: Prompt,
+        ctx: ExecutionContext,
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Any] = (),
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> LLMResponse:
+        """Run a call to completion.
+
+        Raises:
+            ConfigurationError: the context lacks tenant, agent or step, or names an unknown one.
+            AuthenticationError: the provider refused the key (no retry, no fallback).
+            BadRequestError: the request is invalid for the provider.
+            BudgetExceededError: the tenant's budget or a cost limit refuses every option.
+            CircuitOpenError: every hop's breaker is open (nothing was sent).
+            DeadlineExceededError: the deadline passed.
+            AllAttemptsFailedError: every hop failed; `.last` is the final error.
+        """
+        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
+        return await self._execute(state, tools, None)
+
+    async def run_structured(
+        self,
+        prompt: Prompt,
+        schema: type[S],
+        ctx: ExecutionContext,
+        *,
+        instructions: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> tuple[S, LLMResponse]:
+        """Run a call whose answer must validate against `schema`.
+
+        Raises:
+            StructuredOutputError: the answer did not validate, even after one re-ask (`raw_text` kept).
+            (and every error of `run`)
+        """
+        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
+        response = await self._execute(state, (), schema)
+        parsed = response.metadata.get("parsed")
+        if not isinstance(parsed, schema):  # pragma: no cover - the adapter guarantees it
+            raise StructuredOutputError("no validated object", raw_text=response.content, schema_name=schema.__name__)
+        return parsed, response
+
+    async def stream(
+        self,
+        prompt: Prompt,
+        ctx: ExecutionContext,
+        *,
+        instructions: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> AsyncIterator[StreamChunk]:
+        """Stream a call. Fails over while nothing has been sent; after the first chunk a fault
+        ends the stream with `StreamInterruptedError`. The last chunk (`done=True`) carries the response.
+        """
+        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
+        with bind_context(
+            tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
+        ):
+            async for chunk in self._stream(state):
+                yield chunk
+
+    def end_run(self, run_id: str) -> Decimal:
+        """Forget a run's spend tracking; returns what it spent."""
+        return self._run_spend.pop(run_id, Decimal(0))
+
+    # --- planning --------------------------------------------------------------------------
+
+    async def _start(
+        self,
+        prompt: Prompt,
+        ctx: ExecutionContext,
+        instructions: str | None,
+        max_tokens: int | None,
+        temperature: float | None,
+    ) -> _CallState:
+        if not isinstance(ctx, ExecutionContext):
+            raise ConfigurationError("ctx must be an ExecutionContext")
+        ctx.require_call_fields()
+        messages = to_messages(prompt)
+        plan = await self.plan(ctx)
+        params = plan.params
+        if max_tokens is not None or temperature is not None:
+            params = replace(
+                params,
+                max_tokens=max_tokens or params.max_tokens,
+                temperature=temperature if temperature is not None else params.temperature,
+            )
+            plan = replace(plan, params=params)
+        return _CallState(ctx=ctx, plan=plan, messages=messages, instructions=instructions)
+
+    async def plan(self, ctx: ExecutionContext) -> CallPlan:
+        """Resolve the hops for a context (tenant override > catalog > task default; then hints)."""
+        step = ctx.step_name or ""
+        try:
+            if step in PipelineStep._value2member_map_:
+                res = await self.resolver.aresolve(ctx.tenant_id, ctx.agent_id, step)
+                model, chain, source, reason = res.model, list(res.fallback_chain), res.source.value, res.reason
+                task = res.task_type.value
+                params = CallParams(
+                    temperature=res.temperature, max_tokens=res.max_tokens, timeout_seconds=res.timeout_seconds
+                )
+            elif ctx.task_type:
+                catalog = self.resolver.catalogs.get(ctx.agent_id)
+                tier = get_tier_for_task(ctx.task_type, default=self.resolver.default_task_tier)
+                model = self.registry.get(catalog.default_provider, tier)
+                chain = default_fallback_chain(self.registry, model)
+                source = "task_default"
+                reason = (
+                    f"task default: task {ctx.task_type!r} -> tier {tier.value} on default_provider "
+                    f"{catalog.default_provider!r} of {catalog.source} => {model.ref}"
+                )
+                task, params = ctx.task_type, CallParams()
+            else:
+                raise ConfigurationError(
+                    f"step {step!r} is not a pipeline step ({', '.join(s.value for s in PipelineStep)}); "
+                    "give a pipeline step or a task_type"
+                )
+        except (NotFoundError, ConfigError) as exc:  # unknown agent, step or task; bad tenant id
+            raise ConfigurationError(str(exc)) from exc
+        if (ctx.tier_hint or ctx.provider_hint) and source != "tenant_override":
+            try:
+                hinted = self.registry.get(ctx.provider_hint or model.provider, ctx.tier_hint or model.tier)
+            except Exception as exc:
+                raise ConfigurationError(f"hints provider={ctx.provider_hint} tier={ctx.tier_hint}: {exc}") from exc
+            if hinted.ref != model.ref:
+                reason = (
+                    f"ExecutionContext hints (provider={ctx.provider_hint}, tier={ctx.tier_hint}) => "
+                    f"{hinted.ref}; instead of: {reason}"
+                )
+                source, model = "hint", hinted
+                chain = default_fallback_chain(self.registry, model)
+        if ctx.timeout_seconds is not None:
+            params = replace(params, timeout_seconds=ctx.timeout_seconds)
+        hops = [model, *chain] if self.fallbacks else [model]
+        return CallPlan(hops=hops, source=source, reason=reason, task_type=task, params=params)
+
+    # --- the hop / attempt loop -----------------------------------------------------------
+
+    async def _execute(self, state: _CallState, tools: Sequence[Any], schema: type[BaseModel] | None) -> LLMResponse:
+        ctx = state.ctx
+        with bind_context(
+            tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
+        ):
+            async with aclosing(self._attempt_slots(state)) as slots:
+                async for model, hop, number, cause in slots:
+                    response = await self._attempt(state, model, hop, number, cause, tools, schema)
+                    if response is not None:
+                        return response
+        raise self._exhausted(state)
+
+    async def _attempt(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        hop: int,
+        number: int,
+        cause: str | None,
+        tools: Sequence[Any],
+        schema: type[BaseModel] | None,
+    ) -> LLMResponse | None:
+        breaker = self.breakers.get(model.breaker_key)
+        reservation = await self._admit(state, model, hop, number, cause)
+        if reservation is False:
+            return None
+        req = self._request(state, model, tools, schema)
+        started = time.perf_counter()
+        try:
+            response = await self.caller.call(req)
+        except (ProviderError, StructuredOutputError) as err:
+            await self._settle(reservation, Decimal(0), state)
+            self._failed(state, model, hop, number, cause, err, breaker, started)
+            return None
+        except BaseException:
+            breaker.release_probe()
+            await self._settle(reservation, Decimal(0), state)
+            raise
+        await self._settle(reservation, response.cost, state)
+        return self._succeeded(state, model, hop, number, cause, response, breaker)
+
+    async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
+        async with aclosing(self._attempt_slots(state)) as slots:
+            async for model, hop, number, cause in slots:
+                async for chunk in self._stream_attempt(state, model, hop, number, cause):
+                    yield chunk
+                    if chunk.done:
+                        return
+        raise self._exhausted(state)
+
+    async def _stream_attempt(
+        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
+    ) -> AsyncIterator[StreamChunk]:
+        breaker = self.breakers.get(model.breaker_key)
+        reservation = await self._admit(state, model, hop, number, cause)
+        if reservation is False:
+            return
+        req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
+        started = time.perf_counter()
+        sent_any = False
+        final: LLMResponse | None = None
+        try:
+            async with aclosing(self.caller.stream_call(req)) as chunks:
+                async for chunk in chunks:
+                    if chunk.done:
+                        final = chunk.response
+                        break
+                    sent_any = True
+                    yield chunk
+        except ProviderError as err:
+            await self._settle(reservation, Decimal(0), state)
+            self._failed(state, model, hop, number, cause, err, breaker, started)
+            if sent_any:
+                # the caller already has part of the answer: never pass it off as complete
+                if isinstance(err, StreamInterruptedError):
+                    raise err
+                raise StreamInterruptedError(
+                    f"stream failed after the first token: {err}",
+                    after_first_token=True,
+                    provider=err.provider,
+                    model=err.model,
+                    status_code=err.status_code,
+                ) from err
+            return
+        except BaseException:
+            breaker.release_probe()
+            await self._settle(reservation, Decimal(0), state)
+            raise
+        assert final is not None
+        await self._settle(reservation, final.cost, state)
+        yield StreamChunk(
+            done=True, response=self._succeeded(state, model, hop, number, cause, final, breaker, streamed=True)
+        )
+
+    async def _attempt_slots(self, state: _CallState) -> AsyncIterator[tuple[ModelInfo, int, int, str | None]]:
+        """Yield (model, hop, attempt number, cause) for every attempt that may be made, in order.
+
+        Reads `state.last_error` after each yield to decide: retry (with back-off), next hop, or stop.
+        """
+        hops = list(state.plan.hops)
+        cause: str | None = None
+        window_floor = 0
+        hop = 0
+        while hop < len(hops):
+            model = hops[hop]
+            if model.context_window <= window_floor:
+                self._skip(state, model, hop, cause, "context_window_too_small", None)
+                hop += 1
+                continue
+            breaker = self.breakers.get(model.breaker_key)
+            number = 1
+            while True:
+                self._check_deadline(state, model)
+                if not breaker.allow():
+                    self._skip(state, model, hop, cause, "circuit_open", breaker.state)
+                    cause = "circuit_open"
+                    break
+                before = len(state.attempts)
+                state.last_error = None
+                yield model, hop, number, cause
+                if len(state.attempts) == before:  # admission refused the slot without a record
+                    break
+                err = state.last_error
+                if err is None:
+                    if state.attempts[-1].status == CallStatus.SKIPPED:  # budget refused this hop
+                        cause = state.attempts[-1].cause or "budget"
+                        break
+                    return  # success
+                if isinstance(err, AuthenticationError | BadRequestError | StructuredOutputError):
+                    err.attempts = list(state.attempts)  # type: ignore[union-attr]
+                    raise err
+                if isinstance(err, ContextWindowExceeded):
+                    window_floor = max(window_floor, model.context_window)
+                    if not any(m.context_window > window_floor for m in hops[hop + 1 :]):
+                        bigger = self._larger_window(model, hops)
+                        if bigger is not None:
+                            hops.append(bigger)
+                    cause = type(err).__name__
+                    break
+                if isinstance(err, ContentFiltered):
+                    cause = type(err).__name__
+                    break
+                if self.retry.is_retryable(err) and number < self.retry.max_attempts:
+                    delay = self.retry.delay(number, err)
+                    remaining = state.ctx.remaining()
+                    if delay is not None and (remaining is None or delay < remaining):
+                        await self._sleep(delay)
+                        number += 1
+                        continue
+                cause = type(err).__name__
+                break
+            hop += 1
+
+    def _larger_window(self, model: ModelInfo, hops: list[ModelInfo]) -> ModelInfo | None:
+        """The cheapest model with a larger context window: same tier first, then higher tiers."""
+        tried = {m.ref for m in hops}
+        candidates = [
+            m
+            for m in self.registry.models()
+            if m.context_window > model.context_window and m.ref not in tried and m.tier >= model.tier
+        ]
+        if not candidates:
+            return None
+        return min(candidates, key=lambda m: (m.tier.rank, m.input_cost_per_million, m.ref))
+
+    def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
+        remaining = state.ctx.remaining()
+        if remaining is not None and remaining <= 0:
+            err = DeadlineExceededError(
+                "the turn deadline passed before the call could finish", provider=model.provider, model=model.id
+            )
+            err.attempts = list(state.attempts)  # type: ignore[attr-defined]
+            raise err
+
+    # --- budgets and limits ---------------------------------------------------------------
+
+    async def _admit(
+        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
+    ) -> Reservation | bool | None:
+        """Reserve this attempt's estimated cost. False: refused (a skipped attempt was recorded)."""
+        max_tokens = state.plan.params.max_tokens or min(model.max_output_tokens, _DEFAULT_MAX_OUTPUT)
+        estimate = estimate_call_cost(self.registry, model, state.messages, max_tokens, state.instructions)
+        limits = self.cost_limits
+        run_id = state.ctx.run_id
+        try:
+            if limits.per_step_usd is not None and estimate > limits.per_step_usd:
+                raise BudgetExceededError(
+                    f"step call on {model.ref} may cost up to ${estimate:.6f}, over the per-step limit "
+                    f"${limits.per_step_usd}",
+                    tenant_id=state.ctx.tenant_id,
+                    scope="step",
+                    limit_usd=limits.per_step_usd,
+                    estimate_usd=estimate,
+                )
+            if limits.per_run_usd is not None and run_id is not None:
+                spent = self._run_spend.get(run_id, Decimal(0))
+                if spent + estimate > limits.per_run_usd:
+                    raise BudgetExceededError(
+                        f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
+                        f"${estimate:.6f}, over the per-run limit ${limits.per_run_usd}",
+                        tenant_id=state.ctx.tenant_id,
+                        scope="run",
+                        limit_usd=limits.per_run_usd,
+                        spent_usd=spent,
+                        estimate_usd=estimate,
+                    )
+                if limits.on_limit is not LimitAction.WARN:
+                    self._run_spend[run_id] = spent + estimate  # provisional; corrected when settled
+                    self._run_spend.move_to_end(run_id)
+                    while len(self._run_spend) > 10_000:
+                        self._run_spend.popitem(last=False)
+            if self.budgets is None:
+                return None
+            return await self.budgets.reserve(state.ctx.tenant_id, estimate)
+        except BudgetExceededError as err:
+            action = limits.on_limit if err.scope in ("step", "run") else await self._tenant_action(state)
+            if action is LimitAction.WARN:
+                log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
+                return None
+            if action is LimitAction.DOWNGRADE and hop == 0 and number == 1:
+                cheaper = self._cheaper(model, state)
+                if cheaper is not None and cheaper.ref not in {m.ref for m in state.plan.hops}:
+                    state.plan.hops.insert(1, cheaper)
+            state.budget_error = err
+            self._skip(state, model, hop, cause, "budget", None, error=err)
+            return False
+
+    async def _tenant_action(self, state: _CallState) -> LimitAction:
+        if self.budgets is None:
+            return LimitAction.ABORT
+        budgets = await self.budgets.budgets(state.ctx.tenant_id)
+        actions = {b.on_limit for b in budgets}
+        for action in (LimitAction.ABORT, LimitAction.DOWNGRADE, LimitAction.WARN):
+            if action in actions:
+                return action
+        return LimitAction.ABORT
+
+    def _cheaper(self, model: ModelInfo, state: _CallState) -> ModelInfo | None:
+        tier: Tier | None = model.tier.lower()
+        while tier is not None:
+            if self.registry.has(model.provider, tier):
+                return self.registry.get(model.provider, tier)
+            tier = tier.lower()
+        return None
+
+    async def _settle(self, reservation: Reservation | bool | None, actual: Decimal, state: _CallState) -> None:
+        run_id = state.ctx.run_id
+        if run_id is not None and self.cost_limits.per_run_usd is not None and run_id in self._run_spend:
+            estimate = reservation.amount if isinstance(reservation, Reservation) else None
+            if estimate is not None:
+                self._run_spend[run_id] += actual - estimate
+        if self.budgets is not None and isinstance(reservation, Reservation):
+            try:
+                await self.budgets.settle(reservation, actual)
+            except Exception as exc:  # never lose the answer over bookkeeping
+                log.error("budget_settle_failed", error=str(exc), tenant_id=reservation.tenant_id)
+
+    # --- outcomes and records -------------------------------------------------------------
+
+    def _request(
+        self, state: _CallState, model: ModelInfo, tools: Sequence[Any], schema: type[BaseModel] | None
+    ) -> CallRequest:
+        params = state.plan.params
+        if params.max_tokens is not None and params.max_tokens > model.max_output_tokens:
+            params = replace(params, max_tokens=model.max_output_tokens)
+        return CallRequest(
+            messages=state.messages,
+            model=model,
+            ctx=state.ctx,
+            params=params,
+            instructions=state.instructions,
+            output_schema=schema,
+            tools=tuple(tools),
+        )
+
+    def _failed(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        hop: int,
+        number: int,
+        cause: str | None,
+        err: BaseException,
+        breaker: Any,
+        started: float,
+    ) -> None:
+        if counts_against_breaker(err):
+            breaker.record_failure()
+        else:
+            breaker.release_probe()
+        state.last_error = err
+        latency = (time.perf_counter() - started) * 1000
+        attempt = Attempt(
+            model_ref=model.ref,
+            provider=model.provider,
+            tier=model.tier.value,
+            hop=hop,
+            attempt_number=number,
+            status=CallStatus.ERROR,
+            error_class=type(err).__name__,
+            error_message=str(err)[:500],
+            status_code=getattr(err, "status_code", None),
+            cause=cause,
+            latency_ms=latency,
+            breaker_state=breaker.state.value,
+        )
+        state.attempts.append(attempt)
+        log.warning(
+            "llm_call_failed",
+            model=model.ref,
+            hop=hop,
+            attempt=number,
+            error=type(err).__name__,
+            detail=str(err)[:300],
+            breaker=breaker.state.value,
+        )
+        self._record(state, model, attempt, None)
+
+    def _succeeded(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        hop: int,
+        number: int,
+        cause: str | None,
+        response: LLMResponse,
+        breaker: Any,
+        *,
+        streamed: bool = False,
+    ) -> LLMResponse:
+        breaker.record_success()
+        attempt = Attempt(
+            model_ref=model.ref,
+            provider=model.provider,
+            tier=model.tier.value,
+            hop=hop,
+            attempt_number=number,
+            status=CallStatus.SUCCESS,
+            cause=cause,
+            latency_ms=response.latency_ms,
+            breaker_state=breaker.state.value,
+        )
+        state.attempts.append(attempt)
+        primary = state.plan.hops[0]
+        final = replace(
+            response,
+            attempts=list(state.attempts),
+            fallback_used=model.ref != primary.ref,
+            metadata={
+                **response.metadata,
+                "resolution_source": state.plan.source,
+                "resolution_reason": state.plan.reason,
+            },
+        )
+        log.info(
+            "llm_call",
+            model=model.ref,
+            hop=hop,
+            attempt=number,
+            input_tokens=response.usage.input,
+            output_tokens=response.usage.output,
+            cost_usd=str(response.cost),
+            latency_ms=round(response.latency_ms, 2),
+        )
+        self._record(state, model, attempt, final, streamed=streamed)
+        return final
+
+    def _skip(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        hop: int,
+        cause: str | None,
+        why: str,
+        breaker_state: BreakerState | None,
+        *,
+        error: BaseException | None = None,
+    ) -> None:
+        attempt = Attempt(
+            model_ref=model.ref,
+            provider=model.provider,
+            tier=model.tier.value,
+            hop=hop,
+            attempt_number=0,
+            status=CallStatus.SKIPPED,
+            error_class=type(error).__name__ if error else None,
+            error_message=(str(error)[:500] if error else why),
+            cause=why if why != "context_window_too_small" else cause,
+            breaker_state=breaker_state.value if breaker_state else None,
+        )
+        state.attempts.append(attempt)
+        self._record(state, model, attempt, None)
+
+    def _exhausted(self, state: _CallState) -> ExecutionError:
+        tried = [a for a in state.attempts if a.status != CallStatus.SKIPPED]
+        skipped_budget = [a for a in state.attempts if a.status == CallStatus.SKIPPED and a.error_class]
+        if not tried and skipped_budget and state.budget_error is not None:
+            state.budget_error.attempts = list(state.attempts)  # type: ignore[attr-defined]
+            return state.budget_error
+        if not tried:
+            keys = sorted({f"{a.provider}:{a.tier}" for a in state.attempts})
+            return CircuitOpenError(
+                f"every hop's circuit breaker is open ({', '.join(keys)}); nothing was sent", keys=keys
+            )
+        last = next((a for a in reversed(state.attempts) if a.status == CallStatus.ERROR), None)
+        summary = "; ".join(f"{a.model_ref}#{a.attempt_number}: {a.error_class or a.cause}" for a in state.attempts)
+        detail = f"{last.error_class}: {last.error_message}" if last else "no attempt"
+        return AllAttemptsFailedError(
+            f"every hop failed ({summary}); last: {detail}", attempts=list(state.attempts), last=state.last_error
+        )
+
+    def _record(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        attempt: Attempt,
+        response: LLMResponse | None,
+        *,
+        streamed: bool = False,
+    ) -> None:
+        if self.recorder is None:
+            return
+        ctx = state.ctx
+        usage = response.usage if response else None
+        cost = response.cost if response else Decimal(0)
+        premium_cost = cost
+        if usage is not None:
+            premium = (
+                self.registry.get(model.provider, Tier.PREMIUM)
+                if self.registry.has(model.provider, Tier.PREMIUM)
+                else model
+            )
+            premium_cost = self.registry.estimate_cost(
+                premium, usage.input, usage.output, min(usage.cached_input, usage.input)
+            )
+        record = LLMCallRecord(
+            call_id=response.call_id if response else new_id(),
+            run_id=ctx.run_id,
+            tenant_id=ctx.tenant_id,
+            agent_id=ctx.agent_id,
+            session_id=ctx.session_id,
+            workflow_name=ctx.workflow_name,
+            step_name=ctx.step_name or "",
+            task_type=state.plan.task_type,
+            provider=model.provider,
+            tier=model.tier.value,
+            model_id=model.id,
+            resolution_source=state.plan.source,
+            resolution_reason=state.plan.reason,
+            input_tokens=usage.input if usage else 0,
+            output_tokens=usage.output if usage else 0,
+            cached_input_tokens=usage.cached_input if usage else 0,
+            reasoning_tokens=usage.reasoning if usage else 0,
+            total_tokens=usage.total if usage else 0,
+            cost_usd=cost,
+            premium_cost_usd=premium_cost,
+            latency_ms=attempt.latency_ms,
+            ttft_ms=response.time_to_first_token_ms if response else None,
+            status=attempt.status,
+            error_class=attempt.error_class,
+            error_message=attempt.error_message,
+            attempt_number=attempt.attempt_number,
+            fallback_hop=attempt.hop,
+            fallback_cause=attempt.cause,
+            breaker_state=attempt.breaker_state,
+            streamed=streamed,
+            finish_reason=response.finish_reason if response else None,
+            request_id=response.request_id if response else None,
+        )
+        try:
+            self.recorder(record)
+        except Exception as exc:  # telemetry never fails a call
+            log.error("telemetry_record_failed", error=str(exc))

@@ -1,0 +1,45 @@
+"""ORM tables of tenant budgets: limits per period, and spend + reservations per period."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import Integer, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from focal.storage.tables import Base, UtcDateTime, utcnow
+
+__all__ = ["BudgetUsage", "TenantBudget"]
+
+MONEY = Numeric(20, 10)
+
+
+class TenantBudget(Base):
+    """A tenant's spending limit for a period (`day` or `month`, UTC)."""
+
+    __tablename__ = "tenant_budgets"
+    __table_args__ = (UniqueConstraint("tenant_id", "period", name="uq_tenant_budgets_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(128), index=True)
+    period: Mapped[str] = mapped_column(String(8))
+    limit_usd: Mapped[Decimal] = mapped_column(MONEY)
+    on_limit: Mapped[str] = mapped_column(String(16), default="downgrade")  # abort | downgrade | warn
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
+    changed_by: Mapped[str] = mapped_column(String(128), default="api")
+
+
+class BudgetUsage(Base):
+    """Settled spend and outstanding reservations of a tenant in one period instance."""
+
+    __tablename__ = "budget_usage"
+    __table_args__ = (UniqueConstraint("tenant_id", "period", "period_start", name="uq_budget_usage_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    period: Mapped[str] = mapped_column(String(8))
+    period_start: Mapped[str] = mapped_column(String(10))  # 2026-11-22 (day) or 2026-11 (month)
+    spent_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    reserved_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
