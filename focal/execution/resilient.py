@@ -415,7 +415,7 @@ class ResilientExecutor:
             hop += 1
 
     def _larger_window(self, model: ModelInfo, hops: list[ModelInfo]) -> ModelInfo | None:
-        """The cheapest model with a larger context window: same tier first, then higher tiers."""
+        """A model with a larger window: same provider first, then the lowest tier, then the cheapest."""
         tried = {m.ref for m in hops}
         candidates = [
             m
@@ -424,7 +424,9 @@ class ResilientExecutor:
         ]
         if not candidates:
             return None
-        return min(candidates, key=lambda m: (m.tier.rank, m.input_cost_per_million, m.ref))
+        return min(
+            candidates, key=lambda m: (m.provider != model.provider, m.tier.rank, m.input_cost_per_million, m.ref)
+        )
 
     def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
         remaining = state.ctx.remaining()

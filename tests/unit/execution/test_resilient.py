@@ -1,0 +1,284 @@
+"""ResilientExecutor over FakeModels: retries, fallbacks, breakers, deadlines, structured output, streams.
+
+The fake models are real Agno models, so the whole agent loop runs; only HTTP is absent (the
+fault-injection tests through the real SDKs live in tests/integration/test_fault_injection.py).
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from pydantic import BaseModel
+
+from focal.execution import (
+    AllAttemptsFailedError,
+    AuthenticationError,
+    BadRequestError,
+    CircuitOpenError,
+    ConfigurationError,
+    ContentFiltered,
+    ContextWindowExceeded,
+    DeadlineExceededError,
+    ExecutionContext,
+    ProviderUnavailable,
+    RateLimitError,
+    StreamInterruptedError,
+    StructuredOutputError,
+)
+
+SONNET = "anthropic/claude-sonnet-4-5"  # support.generation's model
+GPT4O = "openai/gpt-4o"  # its first fallback
+HAIKU = "anthropic/claude-haiku-4-5"  # its second fallback
+
+
+def down(code: int = 503) -> ProviderUnavailable:
+    return ProviderUnavailable("service unavailable", status_code=code)
+
+
+async def test_success_records_one_attempt_with_resolution(harness) -> None:  # type: ignore[no-untyped-def]
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.content == "fine answer"
+    assert (response.provider, response.model_id, response.tier) == ("anthropic", "claude-sonnet-4-5", "capable")
+    assert response.usage.input == 10 and response.usage.output == 5
+    assert response.cost == harness.executor.registry.estimate_cost(SONNET, 10, 5)
+    assert response.fallback_used is False
+    assert [(a.model_ref, a.status) for a in response.attempts] == [(SONNET, "success")]
+    (record,) = harness.records
+    assert record.tenant_id == "acme" and record.step_name == "generation"
+    assert record.resolution_source == "agent_catalog" and "support.yaml" in record.resolution_reason
+    assert record.status == "success" and record.cost_usd == response.cost
+    assert record.premium_cost_usd == harness.executor.registry.estimate_cost("anthropic/claude-opus-4-5", 10, 5)
+
+
+async def test_500_once_then_ok_retries_same_model(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, down(500))
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "claude-sonnet-4-5"
+    assert [(a.model_ref, a.attempt_number, a.status) for a in response.attempts] == [
+        (SONNET, 1, "error"),
+        (SONNET, 2, "success"),
+    ]
+    assert harness.fakes.calls(SONNET) == 2
+    assert len(harness.sleeps) == 1 and 0 <= harness.sleeps[0] <= 0.5
+    assert [r.status for r in harness.records] == ["error", "success"]
+
+
+async def test_retry_after_is_honoured(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, RateLimitError("slow down", status_code=429, retry_after=4.0))
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "claude-sonnet-4-5"
+    assert harness.sleeps == [4.0]
+
+
+async def test_retry_after_beyond_max_delay_moves_to_next_hop(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, RateLimitError("slow down", status_code=429, retry_after=60.0))
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "gpt-4o" and response.fallback_used
+    assert harness.sleeps == []
+    assert response.attempts[1].cause == "RateLimitError"
+
+
+async def test_exhausted_retries_fall_back_in_chain_order(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, down(), down(), down())
+    harness.fakes.script(GPT4O, down(502), down(502), down(502))
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "claude-haiku-4-5"
+    assert [(a.model_ref, a.status) for a in response.attempts] == [(SONNET, "error")] * 3 + [(GPT4O, "error")] * 3 + [
+        (HAIKU, "success")
+    ]
+    assert [r.fallback_hop for r in harness.records] == [0, 0, 0, 1, 1, 1, 2]
+    assert harness.records[-1].fallback_cause == "ProviderUnavailable"
+
+
+async def test_every_hop_failing_raises_with_all_attempts(harness) -> None:  # type: ignore[no-untyped-def]
+    for ref in (SONNET, GPT4O, HAIKU):
+        harness.fakes.script(ref, down(), down(), down())
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await harness.executor.run("hello", harness.ctx())
+    assert len(info.value.attempts) == 9
+    assert isinstance(info.value.last, ProviderUnavailable)
+    assert all(r.status == "error" for r in harness.records)
+
+
+@pytest.mark.parametrize("code", [400, 404, 422])
+async def test_client_errors_are_not_retried_nor_fall_back(harness, code: int) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, BadRequestError("bad request", status_code=code))
+    with pytest.raises(BadRequestError):
+        await harness.executor.run("hello", harness.ctx())
+    assert harness.fakes.calls(SONNET) == 1 and harness.fakes.calls(GPT4O) == 0
+    assert harness.sleeps == []
+
+
+async def test_401_no_retry_no_fallback_clear_error(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(
+        SONNET,
+        AuthenticationError("invalid x-api-key", status_code=401, provider="anthropic", model="claude-sonnet-4-5"),
+    )
+    with pytest.raises(AuthenticationError) as info:
+        await harness.executor.run("hello", harness.ctx())
+    assert "invalid x-api-key" in str(info.value) and "anthropic" in str(info.value)
+    assert harness.fakes.calls(SONNET) == 1 and harness.fakes.calls(GPT4O) == 0
+    assert [r.error_class for r in harness.records] == ["AuthenticationError"]
+
+
+async def test_context_window_error_falls_back_to_a_larger_window(harness) -> None:  # type: ignore[no-untyped-def]
+    # rule_filtering: openai/gpt-4o-mini (128k) with fallback anthropic:cheap (200k)
+    harness.fakes.script("openai/gpt-4o-mini", ContextWindowExceeded("too long", status_code=400))
+    response = await harness.executor.run("hello", harness.ctx("rule_filtering"))
+    assert response.model_id == "claude-haiku-4-5"
+    assert harness.fakes.calls("openai/gpt-4o-mini") == 1
+
+
+async def test_context_window_error_adds_a_larger_model_when_the_chain_has_none(harness) -> None:  # type: ignore[no-untyped-def]
+    await harness.overrides.aset("acme", "support", "generation", "openai:capable", fallback_chain=["openai:cheap"])
+    harness.fakes.script(GPT4O, ContextWindowExceeded("too long", status_code=400))
+    response = await harness.executor.run("hello", harness.ctx())
+    # gpt-4o-mini has the same 128k window: skipped; the cheapest larger capable model is gpt-4.1 (1M)
+    assert response.model_id == "gpt-4.1"
+    assert harness.fakes.calls("openai/gpt-4o-mini") == 0
+
+
+async def test_content_filter_falls_back(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, ContentFiltered("refused", provider="anthropic"))
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "gpt-4o"
+    assert response.attempts[-1].cause == "ContentFiltered"
+
+
+async def test_breaker_opens_then_skips_then_fails_fast(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.executor.fallbacks = False
+    for _ in range(3):
+        harness.fakes.script(SONNET, down())
+    with pytest.raises(AllAttemptsFailedError):
+        await harness.executor.run("hello", harness.ctx())
+    assert harness.executor.breakers.get("anthropic:capable").state.value == "open"
+    calls_before = harness.fakes.calls(SONNET)
+    with pytest.raises(CircuitOpenError) as info:
+        await harness.executor.run("hello", harness.ctx())
+    assert info.value.keys == ["anthropic:capable"]
+    assert harness.fakes.calls(SONNET) == calls_before  # nothing sent
+    assert harness.records[-1].status == "skipped" and harness.records[-1].fallback_cause == "circuit_open"
+
+
+async def test_open_breaker_skips_straight_to_next_hop(harness) -> None:  # type: ignore[no-untyped-def]
+    breaker = harness.executor.breakers.get("anthropic:capable")
+    for _ in range(3):
+        breaker.record_failure()
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "gpt-4o"
+    assert harness.fakes.calls(SONNET) == 0
+    assert [(a.status, a.cause) for a in response.attempts] == [
+        ("skipped", "circuit_open"),
+        ("success", "circuit_open"),
+    ]
+
+
+async def test_deadline_stops_retries(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, down(), down(), down())
+    ctx = harness.ctx(deadline=time.monotonic() - 1)
+    with pytest.raises(DeadlineExceededError):
+        await harness.executor.run("hello", ctx)
+    assert harness.fakes.calls(SONNET) == 0
+
+
+async def test_retry_wait_longer_than_remaining_deadline_is_not_taken(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.executor.fallbacks = False
+    harness.fakes.script(SONNET, RateLimitError("slow", status_code=429, retry_after=5.0))
+    ctx = harness.ctx().with_deadline_in(2.0)
+    with pytest.raises(AllAttemptsFailedError):
+        await harness.executor.run("hello", ctx)
+    assert harness.sleeps == []
+
+
+async def test_missing_context_fields_are_configuration_errors(harness) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(ConfigurationError, match="step_name"):
+        await harness.executor.run("hello", ExecutionContext(tenant_id="acme", agent_id="support"))
+    with pytest.raises(ConfigurationError, match="unknown agent"):
+        await harness.executor.run("hello", harness.ctx(agent_id="ghost"))
+    with pytest.raises(ConfigurationError, match="not a pipeline step"):
+        await harness.executor.run("hello", harness.ctx(step="greeting"))
+    with pytest.raises(ConfigurationError, match="role"):
+        await harness.executor.run([{"role": "wizard", "content": "x"}], harness.ctx())
+
+
+async def test_task_type_step_outside_the_pipeline(harness) -> None:  # type: ignore[no-untyped-def]
+    response = await harness.executor.run("summarize this", harness.ctx(step="summary", task_type="summarize"))
+    assert response.model_id == "claude-haiku-4-5"  # summarize -> cheap on support's default provider
+
+
+async def test_tenant_override_wins_and_hints_do_not_beat_it(harness) -> None:  # type: ignore[no-untyped-def]
+    await harness.overrides.aset("globex", "support", "generation", "openai:cheap")
+    response = await harness.executor.run("hello", harness.ctx(tenant_id="globex", tier_hint="premium"))
+    assert response.model_id == "gpt-4o-mini"
+    other = await harness.executor.run("hello", harness.ctx(tier_hint="premium"))
+    assert other.model_id == "claude-opus-4-5"
+    assert other.metadata["resolution_source"] == "hint"
+
+
+class Verdict(BaseModel):
+    compliant: bool
+    reason: str
+
+
+async def test_structured_output_validates_and_reasks_once(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, '```json\n{"compliant": true, "reason": "ok"}\n```')
+    verdict, response = await harness.executor.run_structured("judge", Verdict, harness.ctx())
+    assert verdict == Verdict(compliant=True, reason="ok")
+    harness.fakes.script(SONNET, "I think it is fine", '{"compliant": false, "reason": "rude"}')
+    verdict, response = await harness.executor.run_structured("judge", Verdict, harness.ctx())
+    assert verdict.compliant is False
+    assert response.usage.input == 20  # both asks are counted
+
+
+async def test_structured_output_fails_typed_with_raw_text(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, "nope", '{"compliant": "maybe"}')
+    with pytest.raises(StructuredOutputError) as info:
+        await harness.executor.run_structured("judge", Verdict, harness.ctx())
+    assert info.value.raw_text == '{"compliant": "maybe"}'
+    assert info.value.schema_name == "Verdict"
+
+
+async def test_stream_success_last_chunk_carries_response(harness) -> None:  # type: ignore[no-untyped-def]
+    chunks = [c async for c in harness.executor.stream("hello", harness.ctx())]
+    assert chunks[-1].done and chunks[-1].response is not None
+    assert "".join(c.delta for c in chunks[:-1]) == chunks[-1].response.content == "fine answer"
+    assert len(chunks) > 2
+    assert harness.records[-1].streamed is True
+
+
+async def test_stream_fails_over_before_first_token(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, down(), down(), down())
+    chunks = [c async for c in harness.executor.stream("hello", harness.ctx())]
+    assert chunks[-1].response.model_id == "gpt-4o"
+    assert chunks[-1].response.fallback_used
+
+
+async def test_stream_cut_after_first_token_is_a_typed_error_not_success(harness) -> None:  # type: ignore[no-untyped-def]
+    class CutAfterFirstChunk:
+        """A streaming fault: the first chunk arrives, then the provider connection breaks."""
+
+    from focal.execution.testing import FakeModel
+
+    original = FakeModel.ainvoke_stream
+
+    async def cut(self, messages=None, **kw):  # type: ignore[no-untyped-def]
+        from agno.models.response import ModelResponse
+
+        yield ModelResponse(role="assistant", content="partial ")
+        raise down()
+
+    FakeModel.ainvoke_stream = cut  # type: ignore[method-assign]
+    try:
+        received: list[str] = []
+        with pytest.raises(StreamInterruptedError) as info:
+            async for chunk in harness.executor.stream("hello", harness.ctx()):
+                assert not chunk.done, "a cut stream must never end with a final response"
+                received.append(chunk.delta)
+    finally:
+        FakeModel.ainvoke_stream = original  # type: ignore[method-assign]
+    assert received == ["partial "]
+    assert info.value.after_first_token is True
+    assert info.value.partial_content == "partial "
+    assert harness.fakes.calls(GPT4O) == 0  # no silent failover after tokens were sent
+    assert harness.records[-1].status == "error" and harness.records[-1].error_class == "StreamInterruptedError"
