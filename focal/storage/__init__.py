@@ -14,6 +14,8 @@ from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideC
 
 __all__ = [
     "Base",
+    "BudgetUsage",
+    "TenantBudget",
     "TenantModelOverride",
     "TenantModelOverrideChange",
     "async_url",

@@ -36,7 +36,7 @@ def make(threshold: int = 3, window: float = 10.0, cooldown: float = 5.0) -> tup
 
 
 def test_opens_after_threshold_failures_within_window() -> None:
-    breaker, clock, changes = make()
+    breaker, _, changes = make()
     for _ in range(2):
         assert breaker.allow()
         breaker.record_failure()
