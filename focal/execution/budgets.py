@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from focal.execution.errors import BudgetExceededError, ConfigurationError
 from focal.execution.types import Message
 from focal.routing import ModelInfo, ModelRegistry
-from focal.storage.budget_tables import BudgetUsage, TenantBudget
+from focal.storage.budget_tables import NANO_USD, BudgetUsage, TenantBudget
 from focal.storage.tables import utcnow
 
 __all__ = [
@@ -109,6 +109,18 @@ def estimate_call_cost(
     return registry.estimate_cost(model, estimate_prompt_tokens(messages, instructions), output)
 
 
+def to_nano(amount: Decimal, *, round_up: bool = False) -> int:
+    """Dollars → integer nano-dollars (reservations round up so they never under-hold)."""
+    scaled = amount * NANO_USD
+    whole = int(scaled)
+    return whole + 1 if round_up and scaled > whole else whole
+
+
+def from_nano(value: int | None) -> Decimal:
+    """Integer nano-dollars → dollars."""
+    return Decimal(value or 0) / NANO_USD
+
+
 def _period_start(period: BudgetPeriod, now: dt.datetime) -> str:
     return now.strftime("%Y-%m-%d") if period is BudgetPeriod.DAY else now.strftime("%Y-%m")
 
@@ -152,14 +164,19 @@ class BudgetManager:
         stmt = self._insert()(TenantBudget).values(
             tenant_id=tenant_id,
             period=period.value,
-            limit_usd=limit,
+            limit_nusd=to_nano(limit),
             on_limit=action.value,
             updated_at=utcnow(),
             changed_by=changed_by,
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["tenant_id", "period"],
-            set_={"limit_usd": limit, "on_limit": action.value, "updated_at": utcnow(), "changed_by": changed_by},
+            set_={
+                "limit_nusd": to_nano(limit),
+                "on_limit": action.value,
+                "updated_at": utcnow(),
+                "changed_by": changed_by,
+            },
         )
         async with self._engine.begin() as conn:
             await conn.execute(stmt)
@@ -187,7 +204,7 @@ class BudgetManager:
             TenantBudgetInfo(
                 tenant_id=tenant_id,
                 period=BudgetPeriod(r.period),
-                limit_usd=Decimal(r.limit_usd),
+                limit_usd=from_nano(r.limit_nusd),
                 on_limit=LimitAction(r.on_limit),
             )
             for r in rows
@@ -210,8 +227,8 @@ class BudgetManager:
                         )
                     )
                 ).first()
-                spent = Decimal(row.spent_usd) if row else Decimal(0)
-                reserved = Decimal(row.reserved_usd) if row else Decimal(0)
+                spent = from_nano(row.spent_nusd) if row else Decimal(0)
+                reserved = from_nano(row.reserved_nusd) if row else Decimal(0)
                 out.append(
                     TenantBudgetInfo(
                         tenant_id=tenant_id,
@@ -241,6 +258,7 @@ class BudgetManager:
             return None
         now = now or utcnow()
         periods = tuple((b.period.value, _period_start(b.period, now)) for b in budgets)
+        held = to_nano(amount, round_up=True)
         async with self._engine.begin() as conn:
             for budget, (period, start) in zip(budgets, periods, strict=True):
                 await self._ensure_row(conn, tenant_id, period, start)
@@ -250,14 +268,14 @@ class BudgetManager:
                         BudgetUsage.tenant_id == tenant_id,
                         BudgetUsage.period == period,
                         BudgetUsage.period_start == start,
-                        BudgetUsage.spent_usd + BudgetUsage.reserved_usd + amount <= budget.limit_usd,
+                        BudgetUsage.spent_nusd + BudgetUsage.reserved_nusd + held <= to_nano(budget.limit_usd),
                     )
-                    .values(reserved_usd=BudgetUsage.reserved_usd + amount, updated_at=utcnow())
+                    .values(reserved_nusd=BudgetUsage.reserved_nusd + held, updated_at=utcnow())
                 )
                 if result.rowcount != 1:
                     row = (
                         await conn.execute(
-                            select(BudgetUsage.spent_usd, BudgetUsage.reserved_usd).where(
+                            select(BudgetUsage.spent_nusd, BudgetUsage.reserved_nusd).where(
                                 BudgetUsage.tenant_id == tenant_id,
                                 BudgetUsage.period == period,
                                 BudgetUsage.period_start == start,
@@ -265,7 +283,7 @@ class BudgetManager:
                         )
                     ).one()
                     await conn.rollback()
-                    spent = Decimal(row.spent_usd) + Decimal(row.reserved_usd)
+                    spent = from_nano(row.spent_nusd + row.reserved_nusd)
                     raise BudgetExceededError(
                         f"tenant {tenant_id!r} {period} budget ${budget.limit_usd} would be exceeded: "
                         f"${spent:.6f} spent or held, this call may cost up to ${amount:.6f}",
@@ -275,7 +293,7 @@ class BudgetManager:
                         spent_usd=spent,
                         estimate_usd=amount,
                     )
-        return Reservation(tenant_id, amount, periods)
+        return Reservation(tenant_id, from_nano(held), periods)
 
     async def settle(self, reservation: Reservation | None, actual: Decimal) -> None:
         """Replace the held amount with the actual cost (0 releases it)."""
@@ -291,8 +309,8 @@ class BudgetManager:
                         BudgetUsage.period_start == start,
                     )
                     .values(
-                        reserved_usd=BudgetUsage.reserved_usd - reservation.amount,
-                        spent_usd=BudgetUsage.spent_usd + actual,
+                        reserved_nusd=BudgetUsage.reserved_nusd - to_nano(reservation.amount),
+                        spent_nusd=BudgetUsage.spent_nusd + to_nano(actual, round_up=True),
                         updated_at=utcnow(),
                     )
                 )
@@ -304,8 +322,8 @@ class BudgetManager:
                 tenant_id=tenant_id,
                 period=period,
                 period_start=start,
-                spent_usd=Decimal(0),
-                reserved_usd=Decimal(0),
+                spent_nusd=0,
+                reserved_nusd=0,
                 updated_at=utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["tenant_id", "period", "period_start"])

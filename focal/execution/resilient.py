@@ -360,7 +360,7 @@ class ResilientExecutor:
 
         Reads `state.last_error` after each yield to decide: retry (with back-off), next hop, or stop.
         """
-        hops = list(state.plan.hops)
+        hops = state.plan.hops  # shared: a budget downgrade inserts a cheaper hop while we walk it
         cause: str | None = None
         window_floor = 0
         hop = 0

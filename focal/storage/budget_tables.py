@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
 
-from sqlalchemy import Integer, Numeric, String, UniqueConstraint
+from sqlalchemy import BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from focal.storage.tables import Base, UtcDateTime, utcnow
 
-__all__ = ["BudgetUsage", "TenantBudget"]
+__all__ = ["NANO_USD", "BudgetUsage", "TenantBudget"]
 
-MONEY = Numeric(20, 10)
+NANO_USD = 10**9
+"""Money is stored as integer nano-dollars: exact on SQLite (which has no DECIMAL) and PostgreSQL."""
 
 
 class TenantBudget(Base):
@@ -24,7 +24,7 @@ class TenantBudget(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     tenant_id: Mapped[str] = mapped_column(String(128), index=True)
     period: Mapped[str] = mapped_column(String(8))
-    limit_usd: Mapped[Decimal] = mapped_column(MONEY)
+    limit_nusd: Mapped[int] = mapped_column(BigInteger)
     on_limit: Mapped[str] = mapped_column(String(16), default="downgrade")  # abort | downgrade | warn
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)
     changed_by: Mapped[str] = mapped_column(String(128), default="api")
@@ -40,6 +40,6 @@ class BudgetUsage(Base):
     tenant_id: Mapped[str] = mapped_column(String(128))
     period: Mapped[str] = mapped_column(String(8))
     period_start: Mapped[str] = mapped_column(String(10))  # 2026-11-22 (day) or 2026-11 (month)
-    spent_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
-    reserved_usd: Mapped[Decimal] = mapped_column(MONEY, default=Decimal(0))
+    spent_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    reserved_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[dt.datetime] = mapped_column(UtcDateTime, default=utcnow)

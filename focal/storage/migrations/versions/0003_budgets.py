@@ -15,7 +15,6 @@ down_revision = "0001_routing"  # re-chained after 0002_telemetry when it lands
 branch_labels = None
 depends_on = None
 
-MONEY = sa.Numeric(20, 10)
 
 
 def upgrade() -> None:
@@ -24,7 +23,7 @@ def upgrade() -> None:
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
         sa.Column("tenant_id", sa.String(128), nullable=False),
         sa.Column("period", sa.String(8), nullable=False),
-        sa.Column("limit_usd", MONEY, nullable=False),
+        sa.Column("limit_nusd", sa.BigInteger(), nullable=False),
         sa.Column("on_limit", sa.String(16), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.Column("changed_by", sa.String(128), nullable=False),
@@ -38,8 +37,8 @@ def upgrade() -> None:
         sa.Column("tenant_id", sa.String(128), nullable=False),
         sa.Column("period", sa.String(8), nullable=False),
         sa.Column("period_start", sa.String(10), nullable=False),
-        sa.Column("spent_usd", MONEY, nullable=False),
-        sa.Column("reserved_usd", MONEY, nullable=False),
+        sa.Column("spent_nusd", sa.BigInteger(), nullable=False),
+        sa.Column("reserved_nusd", sa.BigInteger(), nullable=False),
         sa.Column("updated_at", UtcDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_budget_usage"),
         sa.UniqueConstraint("tenant_id", "period", "period_start", name="uq_budget_usage_key"),

@@ -1,0 +1,160 @@
+"""Tenant budgets on SQLite and PostgreSQL: atomic reservations under concurrency, settle, downgrade."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import pytest
+
+from focal.execution import (
+    AgnoExecutor,
+    BudgetExceededError,
+    BudgetManager,
+    CostLimits,
+    ExecutionContext,
+    LimitAction,
+    ResilientExecutor,
+)
+from focal.execution.testing import FakeModels
+from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository
+from focal.storage import make_async_engine, make_sync_engine, upgrade
+
+
+@pytest.fixture
+async def budgets(database_url: str) -> AsyncIterator[BudgetManager]:
+    upgrade(database_url)
+    engine = make_async_engine(database_url)
+    yield BudgetManager(engine, ttl_seconds=60)
+    await engine.dispose()
+
+
+async def test_concurrent_reservations_never_overspend(budgets: BudgetManager) -> None:
+    await budgets.set_budget("acme", "day", Decimal("0.25"), on_limit="abort")
+    results = await asyncio.gather(
+        *(budgets.reserve("acme", Decimal("0.01")) for _ in range(100)), return_exceptions=True
+    )
+    admitted = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    assert len(admitted) == 25 and len(refused) == 75
+    (status,) = await budgets.status("acme")
+    assert status.reserved_usd == Decimal("0.25") and status.spent_usd == 0
+    assert refused[0].tenant_id == "acme" and refused[0].scope == "day"
+    # settle with actual costs below the estimates: the freed money is usable again
+    await asyncio.gather(*(budgets.settle(r, Decimal("0.004")) for r in admitted))
+    (status,) = await budgets.status("acme")
+    assert status.reserved_usd == 0 and status.spent_usd == Decimal("0.1")
+    assert await budgets.reserve("acme", Decimal("0.15")) is not None
+    with pytest.raises(BudgetExceededError, match="day budget"):
+        await budgets.reserve("acme", Decimal("0.0001"))
+
+
+async def test_day_and_month_are_both_enforced_atomically(budgets: BudgetManager) -> None:
+    await budgets.set_budget("acme", "day", Decimal("1.00"))
+    await budgets.set_budget("acme", "month", Decimal("0.05"))
+    first = await budgets.reserve("acme", Decimal("0.04"))
+    assert first is not None
+    with pytest.raises(BudgetExceededError) as info:
+        await budgets.reserve("acme", Decimal("0.02"))
+    assert info.value.scope == "month"
+    statuses = {s.period.value: s for s in await budgets.status("acme")}
+    # the refused call held nothing in either period
+    assert statuses["day"].reserved_usd == Decimal("0.04") == statuses["month"].reserved_usd
+
+
+async def test_tenants_do_not_share_budgets(budgets: BudgetManager) -> None:
+    await budgets.set_budget("acme", "day", Decimal("0.01"))
+    assert await budgets.reserve("globex", Decimal("5")) is None  # no budget: nothing held
+    await budgets.reserve("acme", Decimal("0.01"))
+    with pytest.raises(BudgetExceededError):
+        await budgets.reserve("acme", Decimal("0.01"))
+    assert await budgets.status("globex") == []
+
+
+async def test_budget_configuration_errors(budgets: BudgetManager) -> None:
+    from focal.execution import ConfigurationError
+
+    with pytest.raises(ConfigurationError):
+        await budgets.set_budget("acme", "week", Decimal(1))
+    with pytest.raises(ConfigurationError):
+        await budgets.set_budget("acme", "day", Decimal(-1))
+    assert await budgets.remove_budget("acme", "day") is False
+
+
+@pytest.fixture
+async def executor_with_budgets(
+    database_url: str, registry: ModelRegistry, catalogs: AgentCatalogs
+) -> AsyncIterator[tuple[ResilientExecutor, BudgetManager, FakeModels, list]]:
+    upgrade(database_url)
+    sync_engine = make_sync_engine(database_url)
+    engine = make_async_engine(database_url)
+    overrides = OverrideRepository(registry, catalogs, engine=sync_engine, async_engine=engine)
+    resolver = ModelResolver(registry, catalogs, overrides)
+    fakes = FakeModels(default="ok", usage=(100, 50))
+    budgets = BudgetManager(engine, ttl_seconds=60)
+    records: list = []
+
+    async def no_sleep(_: float) -> None:
+        return None
+
+    executor = ResilientExecutor(
+        AgnoExecutor(registry, model_factory=fakes.factory),
+        resolver,
+        budgets=budgets,
+        recorder=records.append,
+        sleep=no_sleep,
+    )
+    yield executor, budgets, fakes, records
+    await engine.dispose()
+    sync_engine.dispose()
+
+
+def ctx(tenant: str = "acme") -> ExecutionContext:
+    return ExecutionContext(tenant_id=tenant, agent_id="support", session_id=f"{tenant}:s", step_name="generation")
+
+
+async def test_hundred_concurrent_calls_admitted_spend_within_budget(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, records = executor_with_budgets
+    executor.fallbacks = False
+    # each call's estimate (prompt + 800 max output tokens on sonnet) is ~ $0.012; allow about 10 of them
+    await budgets.set_budget("acme", "day", Decimal("0.125"), on_limit="abort")
+    results = await asyncio.gather(*(executor.run("hello there", ctx()) for _ in range(100)), return_exceptions=True)
+    ok = [r for r in results if not isinstance(r, BaseException)]
+    refused = [r for r in results if isinstance(r, BudgetExceededError)]
+    assert len(ok) + len(refused) == 100
+    assert 1 <= len(ok) < 100
+    (status,) = await budgets.status("acme")
+    assert status.reserved_usd == 0
+    assert status.spent_usd == sum(r.cost for r in ok)
+    assert status.spent_usd <= Decimal("0.125")
+    assert sum(1 for r in records if r.status == "skipped" and r.fallback_cause == "budget") == len(refused)
+
+
+async def test_near_the_limit_downgrades_before_refusing(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, _ = executor_with_budgets
+    executor.fallbacks = False
+    # sonnet's estimate (~$0.012) does not fit, haiku's (~$0.004) does
+    await budgets.set_budget("acme", "day", Decimal("0.006"), on_limit="downgrade")
+    response = await executor.run("hello there", ctx())
+    assert response.model_id == "claude-haiku-4-5"
+    assert [a.status for a in response.attempts] == ["skipped", "success"]
+    assert response.attempts[1].cause == "budget"
+
+
+async def test_per_run_and_per_step_cost_limits(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, _, _fakes, _ = executor_with_budgets
+    executor.fallbacks = False
+    executor.cost_limits = CostLimits(per_step_usd=Decimal("0.001"), on_limit=LimitAction.ABORT)
+    with pytest.raises(BudgetExceededError) as info:
+        await executor.run("hello", ctx())
+    assert info.value.scope == "step"
+    executor.cost_limits = CostLimits(per_run_usd=Decimal("0.03"))
+    run_ctx = ExecutionContext(tenant_id="acme", agent_id="support", step_name="generation", run_id="r1")
+    await executor.run("hello", run_ctx)
+    await executor.run("hello", run_ctx)
+    with pytest.raises(BudgetExceededError) as info:
+        for _ in range(5):
+            await executor.run("hello", run_ctx)
+    assert info.value.scope == "run"
+    assert executor.end_run("r1") <= Decimal("0.03")
