@@ -9,6 +9,7 @@ Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import logging
 import re
@@ -75,7 +76,7 @@ class AgnoExecutor:
     ) -> None:
         self.registry = registry
         self._factory = model_factory
-        self._models: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._templates: OrderedDict[tuple[Any, ...], Agent] = OrderedDict()
         self._cache_size = model_cache_size
         self._default_timeout = default_timeout_seconds
         _quiet_agno_inside_focal_calls()
@@ -84,26 +85,30 @@ class AgnoExecutor:
 
     def agno_model(self, model: ModelInfo, params: CallParams) -> Any:
         """The Agno model for (model, params), built once and reused (keeps the HTTP pool warm)."""
+        return self._template(model, params).model
+
+    def _template(self, model: ModelInfo, params: CallParams) -> Agent:
+        """An initialized Agent per (model, params); never run itself, only copied."""
         key = (model.ref, params.temperature, params.max_tokens, params.timeout_seconds)
-        built = self._models.get(key)
-        if built is None:
-            built = self._factory(model, self.registry, params)
-            self._models[key] = built
-            if len(self._models) > self._cache_size:
-                self._models.popitem(last=False)
-        return built
+        template = self._templates.get(key)
+        if template is None:
+            template = Agent(model=self._factory(model, self.registry, params), telemetry=False, markdown=False)
+            template.initialize_agent()
+            self._templates[key] = template
+            if len(self._templates) > self._cache_size:
+                self._templates.popitem(last=False)
+        return template
 
     def _agent(self, req: CallRequest, schema: type[BaseModel] | None) -> tuple[Agent, Any]:
+        """A per-call Agent: a shallow copy of the model's initialized template with this call's
+        instructions, schema and tools set on the copy only (the template is never run or mutated;
+        Agno's runs only reassign attributes, which stay on the copy)."""
         system = [m.content for m in req.messages if m.role is Role.SYSTEM]
         instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
-        agent = Agent(
-            model=self.agno_model(req.model, req.params),
-            instructions=instructions,
-            output_schema=schema,
-            tools=list(req.tools) if req.tools else None,
-            telemetry=False,
-            markdown=False,
-        )
+        agent = copy.copy(self._template(req.model, req.params))
+        agent.instructions = instructions
+        agent.output_schema = schema
+        agent.tools = list(req.tools) if req.tools else None
         rest = [m for m in req.messages if m.role is not Role.SYSTEM]
         if len(rest) == 1 and rest[0].role is Role.USER:
             return agent, rest[0].content
@@ -181,9 +186,8 @@ class AgnoExecutor:
         timeout, deadline_binds = self._timeout(req)
         with observe_call() as obs:
             try:
-                out = await asyncio.wait_for(
-                    agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None), timeout
-                )
+                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                    out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
             except TimeoutError:
                 raise self._timeout_error(req, timeout, deadline_binds) from None
             except ExecutionError:

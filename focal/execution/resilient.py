@@ -443,9 +443,11 @@ class ResilientExecutor:
         self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
     ) -> Reservation | bool | None:
         """Reserve this attempt's estimated cost. False: refused (a skipped attempt was recorded)."""
+        limits = self.cost_limits
+        if self.budgets is None and limits.per_step_usd is None and limits.per_run_usd is None:
+            return None  # nothing to enforce: no estimate on the hot path
         max_tokens = state.plan.params.max_tokens or min(model.max_output_tokens, _DEFAULT_MAX_OUTPUT)
         estimate = estimate_call_cost(self.registry, model, state.messages, max_tokens, state.instructions)
-        limits = self.cost_limits
         run_id = state.ctx.run_id
         try:
             if limits.per_step_usd is not None and estimate > limits.per_step_usd:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextvars import ContextVar, Token
 from typing import Any
 
 import structlog
@@ -14,6 +13,15 @@ _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARN
 _configured: tuple[str, str] | None = None
 
 CONTEXT_KEYS = ("tenant_id", "agent_id", "session_id", "step")
+
+
+_bound: ContextVar[dict[str, Any]] = ContextVar("focal_log_context", default={})  # noqa: B039 - never mutated
+
+
+def _merge_bound(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
+    for key, value in _bound.get().items():
+        event_dict.setdefault(key, value)
+    return event_dict
 
 
 def configure_logging(log_format: str = "console", level: str = "info", *, force: bool = False) -> None:
@@ -34,6 +42,7 @@ def configure_logging(log_format: str = "console", level: str = "info", *, force
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
+            _merge_bound,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
@@ -42,7 +51,7 @@ def configure_logging(log_format: str = "console", level: str = "info", *, force
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
-        cache_logger_on_first_use=False,
+        cache_logger_on_first_use=True,
     )
     _configured = (log_format, level)
 
@@ -52,14 +61,27 @@ def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name) if name else structlog.get_logger()
 
 
-@contextmanager
-def bind_context(**values: Any) -> Iterator[None]:
-    """Bind tenant_id / agent_id / session_id / step (or any key) for the `with` block (task-local)."""
-    clean = {k: v for k, v in values.items() if v is not None}
-    with structlog.contextvars.bound_contextvars(**clean):
-        yield
+class bind_context:  # noqa: N801 - used like a function: `with bind_context(tenant_id=...)`
+    """Bind tenant_id / agent_id / session_id / step (or any key) for the `with` block (task-local).
+
+    Cheap on the hot path: one ContextVar set and reset, merged into events by a processor.
+    """
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, **values: Any) -> None:
+        self._values = values
+        self._token: Token[dict[str, Any]] | None = None
+
+    def __enter__(self) -> None:
+        merged = {**_bound.get(), **{k: v for k, v in self._values.items() if v is not None}}
+        self._token = _bound.set(merged)
+
+    def __exit__(self, *exc: object) -> None:
+        if self._token is not None:
+            _bound.reset(self._token)
 
 
 def current_context() -> dict[str, Any]:
     """The values bound right now."""
-    return dict(structlog.contextvars.get_contextvars())
+    return {**structlog.contextvars.get_contextvars(), **_bound.get()}

@@ -1,0 +1,166 @@
+"""Executor overhead per call, side by side in one run.
+
+1. Focal's `ResilientExecutor` (resolution, breakers, retry bookkeeping, per-call Agent, typed-error
+   observation, pricing, and telemetry on: every call recorded through a `TelemetryStore` into SQLite)
+   vs a bare `Agent.arun` with the same fake model. Goal: ratio <= 1.15.
+2. Against LiteLLM's Router (`acompletion(..., mock_response=...)`, needs `pip install litellm` in
+   this environment only): Focal's overhead / LiteLLM's. Goal <= 0.5.
+
+"Overhead" is the time per call minus the fake model's own time (zero here: the fake answers at once),
+so the figures are the per-call cost of each layer.
+
+    python -m benchmarks executor [--calls N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import focal  # noqa: F401  (AGNO_TELEMETRY=false)
+from benchmarks._stats import summary
+from focal.execution import AgnoExecutor, ExecutionContext, ResilientExecutor
+from focal.execution.testing import FakeModel, FakeModels
+from focal.logging import configure_logging
+from focal.routing import ModelResolver, OverrideRepository, load_routing_config
+from focal.storage import make_async_engine, make_sync_engine, upgrade
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+async def _time_calls(call, n: int, warmup: int) -> list[int]:  # type: ignore[no-untyped-def]
+    for _ in range(warmup):
+        await call()
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(n):
+        t0 = clock()
+        await call()
+        samples.append(clock() - t0)
+    return samples
+
+
+def _telemetry_recorder(async_engine: Any, spill_dir: str) -> tuple[Any, Any]:
+    """(recorder, store) — the real TelemetryStore when available."""
+    try:
+        from focal.telemetry import TelemetryStore
+    except ImportError:  # pragma: no cover - before the telemetry store existed
+        records: list[Any] = []
+        return records.append, None
+    store = TelemetryStore(async_engine, spill_dir=Path(spill_dir))
+    return store.record_call, store
+
+
+async def run(calls: int = 3000) -> dict[str, Any]:
+    """Measure and print; returns the figures."""
+    configure_logging("console", "warning")
+    tmp = tempfile.TemporaryDirectory()
+    url = f"sqlite:///{tmp.name}/bench.db"
+    registry, catalogs = load_routing_config(CONFIG_DIR)
+    engine = make_sync_engine(url)
+    upgrade(engine)
+    async_engine = make_async_engine(url)
+    resolver = ModelResolver(
+        registry, catalogs, OverrideRepository(registry, catalogs, engine=engine, async_engine=async_engine)
+    )
+    fakes = FakeModels(default="hello")
+    recorder, store = _telemetry_recorder(async_engine, tmp.name)
+    executor = ResilientExecutor(AgnoExecutor(registry, model_factory=fakes.factory), resolver, recorder=recorder)
+    ctx = ExecutionContext(tenant_id="acme", agent_id="support", session_id="acme:s1", step_name="generation")
+
+    from agno.agent import Agent
+
+    bare_agent = Agent(model=FakeModel(default="hello"), telemetry=False)
+
+    async def focal_call() -> None:
+        await executor.run("hi", ctx)
+
+    async def bare_call() -> None:
+        await bare_agent.arun("hi")
+
+    # interleave rounds so drift affects both sides alike
+    focal_ns: list[int] = []
+    bare_ns: list[int] = []
+    rounds = 5
+    for _ in range(rounds):
+        bare_ns += await _time_calls(bare_call, calls // rounds, 50)
+        focal_ns += await _time_calls(focal_call, calls // rounds, 50)
+    if store is not None:
+        await store.aclose()
+
+    f, b = summary(focal_ns), summary(bare_ns)
+    result: dict[str, Any] = {
+        "focal": f,
+        "bare_agent": b,
+        "ratio_mean": f["mean_us"] / b["mean_us"],
+        "ratio_p50": f["p50_us"] / b["p50_us"],
+    }
+    print(
+        f"executor overhead ({calls:,} calls each, fake model, telemetry "
+        f"{'on (TelemetryStore -> SQLite)' if store else 'on (in-memory)'})"
+    )
+    print(
+        f"  bare Agent.arun         p50 {b['p50_us']:8.1f} µs  p99 {b['p99_us']:8.1f} µs  mean {b['mean_us']:8.1f} µs"
+    )
+    print(
+        f"  Focal ResilientExecutor p50 {f['p50_us']:8.1f} µs  p99 {f['p99_us']:8.1f} µs  mean {f['mean_us']:8.1f} µs"
+    )
+    print(f"  ratio Focal / bare: mean {result['ratio_mean']:.2f}x  p50 {result['ratio_p50']:.2f}x  (goal <= 1.15x)")
+
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")  # no network: use the bundled price map
+    try:
+        import litellm
+        from litellm import Router
+    except ImportError:
+        print("  LiteLLM: not installed (pip install litellm in this environment to compare); skipped")
+    else:
+        litellm.suppress_debug_info = True
+        litellm.telemetry = False
+        router = Router(
+            model_list=[{"model_name": "gpt-4o-mini", "litellm_params": {"model": "gpt-4o-mini", "api_key": "sk-fake"}}]
+        )
+
+        async def litellm_call() -> None:
+            await router.acompletion(
+                model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}], mock_response="hello"
+            )
+
+        lite_ns: list[int] = []
+        focal2: list[int] = []
+        for _ in range(rounds):
+            lite_ns += await _time_calls(litellm_call, calls // rounds, 50)
+            focal2 += await _time_calls(focal_call, calls // rounds, 50)
+        lite, f2 = summary(lite_ns), summary(focal2)
+        # Focal's own overhead = Focal - bare Agno run; LiteLLM's = its whole mock call (no model work at all)
+        focal_overhead = max(f2["mean_us"] - b["mean_us"], 0.0)
+        result["litellm"] = lite
+        result["overhead_ratio_vs_litellm"] = focal_overhead / lite["mean_us"]
+        result["total_ratio_vs_litellm"] = f2["mean_us"] / lite["mean_us"]
+        print(
+            f"  LiteLLM Router (mock)   p50 {lite['p50_us']:8.1f} µs  p99 {lite['p99_us']:8.1f} µs  "
+            f"mean {lite['mean_us']:8.1f} µs"
+        )
+        print(
+            f"  Focal overhead / LiteLLM overhead: {result['overhead_ratio_vs_litellm']:.2f}  (goal <= 0.5); "
+            f"Focal total (incl. the Agno agent run) / LiteLLM: {result['total_ratio_vs_litellm']:.2f}"
+        )
+    await async_engine.dispose()
+    engine.dispose()
+    tmp.cleanup()
+    return result
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks executor", description=__doc__)
+    parser.add_argument("--calls", type=int, default=3000)
+    args = parser.parse_args(argv)
+    asyncio.run(run(args.calls))
+
+
+if __name__ == "__main__":
+    main()
