@@ -33,6 +33,10 @@ from focal.storage import make_async_engine, make_sync_engine, upgrade
 CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
 
 
+def _line(label: str, s: dict[str, float]) -> None:
+    print(f"  {label:24s}p50 {s['p50_us']:8.1f} µs  p99 {s['p99_us']:8.1f} µs  mean {s['mean_us']:8.1f} µs")
+
+
 async def _time_calls(call, n: int, warmup: int) -> list[int]:  # type: ignore[no-untyped-def]
     for _ in range(warmup):
         await call()

@@ -61,7 +61,7 @@ def get_logger(name: str | None = None) -> Any:
     return structlog.get_logger(name) if name else structlog.get_logger()
 
 
-class bind_context:  # noqa: N801 - used like a function: `with bind_context(tenant_id=...)`
+class bind_context:
     """Bind tenant_id / agent_id / session_id / step (or any key) for the `with` block (task-local).
 
     Cheap on the hot path: one ContextVar set and reset, merged into events by a processor.
