@@ -230,3 +230,17 @@ def test_demo_runs_on_the_embedded_default() -> None:
     assert "globex / support" in result.stdout
     again = invoke("demo")  # rerunnable
     assert again.exit_code == 0, again.stderr
+
+
+def test_budgets_set_list_remove(migrated: str) -> None:
+    db = ("--database-url", migrated)
+    rows = as_json(invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "2.50", "--on-limit", "abort",
+                          "--json"))
+    assert rows == [{"tenant_id": "acme", "period": "day", "limit_usd": 2.5, "on_limit": "abort", "spent_usd": 0.0,
+                     "reserved_usd": 0.0, "remaining_usd": 2.5}]
+    assert [r["period"] for r in as_json(invoke(*db, "budgets", "list", "-t", "acme", "--json"))] == ["day"]
+    assert as_json(invoke(*db, "budgets", "list", "-t", "globex", "--json")) == []
+    assert_one_line_error(invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "lots"), "not a number")
+    assert_one_line_error(invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "-1"), "negative")
+    assert as_json(invoke(*db, "budgets", "remove", "-t", "acme", "-p", "day", "--json"))[0]["removed"] is True
+    assert_one_line_error(invoke(*db, "budgets", "remove", "-t", "acme", "-p", "day"), "no day budget")
