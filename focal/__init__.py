@@ -8,6 +8,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ConfigError",
+    "Focal",
     "FocalError",
     "FocalSettings",
     "NotFoundError",
@@ -16,3 +17,12 @@ __all__ = [
     "UnknownTaskError",
     "__version__",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # `focal.Focal` is imported lazily: `import focal` stays light (no Agno, no SDKs).
+    if name == "Focal":
+        from focal.app import Focal
+
+        return Focal
+    raise AttributeError(f"module 'focal' has no attribute {name!r}")
