@@ -1,16 +1,21 @@
-"""`Focal`: the composition root that wires settings, database, registry, catalogs and resolver."""
+"""`Focal`: the composition root — settings, database, registry, catalogs, resolver, budgets,
+telemetry and the resilient executor, wired once per process."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import focal._env  # noqa: F401
+from focal.execution import AgnoExecutor, BudgetManager, ModelFactory, ResilientExecutor
+from focal.logging import configure_logging
+from focal.providers import build_model
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository, load_routing_config
 from focal.settings import FocalSettings
-from focal.storage import make_async_engine, make_sync_engine, require_schema, upgrade
+from focal.storage import backend, make_async_engine, make_sync_engine, require_schema, upgrade
 
 __all__ = ["Focal"]
 
@@ -26,24 +31,38 @@ class Focal:
     async_engine: AsyncEngine
     overrides: OverrideRepository
     resolver: ModelResolver
+    budgets: BudgetManager
+    executor: ResilientExecutor
+    telemetry: Any
 
     @classmethod
-    def open(cls, settings: FocalSettings | None = None, *, migrate: bool = False) -> Focal:
+    def open(
+        cls,
+        settings: FocalSettings | None = None,
+        *,
+        migrate: bool | None = False,
+        model_factory: ModelFactory = build_model,
+    ) -> Focal:
         """Load configuration and connect (no async needed).
 
         Args:
             settings: defaults to `FocalSettings()` (environment).
-            migrate: create or upgrade the schema first (else a missing schema is an error).
+            migrate: create or upgrade the schema first; False: a missing schema is an error;
+                None: migrate the embedded SQLite database, but never PostgreSQL (run `focal db upgrade`).
+            model_factory: builds the Agno model per registry model (tests pass fakes).
 
         Raises:
             ConfigError: invalid models.yaml or agent catalogs.
             StorageError: database unreachable, or not migrated and `migrate` is False.
         """
         settings = settings or FocalSettings()
+        configure_logging(settings.log_format, settings.log_level)
         registry, catalogs = load_routing_config(
             settings.resolved_config_dir, default_task_tier=settings.default_task_tier
         )
         engine = make_sync_engine(settings.resolved_database_url)
+        if migrate is None:
+            migrate = backend(settings.resolved_database_url) == "sqlite"
         try:
             if migrate:
                 upgrade(engine)
@@ -62,6 +81,16 @@ class Focal:
             max_tenants=settings.resolver_cache_max_entries,
             default_task_tier=settings.default_task_tier,
         )
+        from focal.telemetry import TelemetryStore
+
+        telemetry = TelemetryStore(async_engine, spill_dir=settings.data_dir / "telemetry-spill")
+        budgets = BudgetManager(async_engine, ttl_seconds=settings.resolver_cache_ttl_seconds)
+        executor = ResilientExecutor(
+            AgnoExecutor(registry, model_factory=model_factory),
+            resolver,
+            budgets=budgets,
+            recorder=telemetry.record_call,
+        )
         return cls(
             settings=settings,
             registry=registry,
@@ -70,19 +99,29 @@ class Focal:
             async_engine=async_engine,
             overrides=overrides,
             resolver=resolver,
+            budgets=budgets,
+            executor=executor,
+            telemetry=telemetry,
         )
 
     @classmethod
-    async def create(cls, settings: FocalSettings | None = None, *, migrate: bool = False) -> Focal:
-        """Async twin of `open` for hosts running an event loop."""
-        return cls.open(settings, migrate=migrate)
+    async def create(
+        cls,
+        settings: FocalSettings | None = None,
+        *,
+        migrate: bool | None = None,
+        model_factory: ModelFactory = build_model,
+    ) -> Focal:
+        """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way)."""
+        return cls.open(settings, migrate=migrate, model_factory=model_factory)
 
     def close(self) -> None:
-        """Release database connections (sync callers)."""
+        """Release database connections (sync callers; telemetry still queued is spilled to JSONL)."""
         self.engine.dispose()
         self.async_engine.sync_engine.dispose()
 
     async def aclose(self) -> None:
-        """Release database connections."""
+        """Flush telemetry, then release database connections."""
+        await self.telemetry.aclose()
         await self.async_engine.dispose()
         self.engine.dispose()

@@ -24,6 +24,22 @@ def _merge_bound(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     return event_dict
 
 
+class _StderrLogger:
+    """Writes each event to whatever `sys.stderr` is *now* (loggers are cached; stderr may be swapped)."""
+
+    def msg(self, message: str) -> None:
+        try:
+            print(message, file=sys.stderr, flush=True)
+        except (ValueError, OSError):  # stderr closed (interpreter shutdown, test capture): drop the line
+            pass
+
+    log = debug = info = warn = warning = error = critical = exception = fatal = msg
+
+
+def _stderr_logger(*_: Any) -> _StderrLogger:
+    return _StderrLogger()
+
+
 def configure_logging(log_format: str = "console", level: str = "info", *, force: bool = False) -> None:
     """Configure structlog (idempotent; `force=True` reconfigures).
 
@@ -50,7 +66,7 @@ def configure_logging(log_format: str = "console", level: str = "info", *, force
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=True,
     )
     _configured = (log_format, level)

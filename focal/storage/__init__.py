@@ -11,13 +11,17 @@ from focal.storage._migrate import current_revision, head_revision, require_sche
 from focal.storage._urls import async_url, backend, sync_url
 from focal.storage.budget_tables import BudgetUsage, TenantBudget
 from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideChange, utcnow
+from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
 
 __all__ = [
     "Base",
     "BudgetUsage",
+    "LLMCallRow",
+    "TelemetryDailyAggregate",
     "TenantBudget",
     "TenantModelOverride",
     "TenantModelOverrideChange",
+    "WorkflowRunRow",
     "async_url",
     "backend",
     "create_agno_db",

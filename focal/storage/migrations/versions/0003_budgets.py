@@ -1,7 +1,7 @@
 """budgets: tenant budgets and per-period spend with reservations
 
 Revision ID: 0003_budgets
-Revises: 0001_routing
+Revises: 0002_telemetry
 Create Date: 2026-11-22
 """
 
@@ -11,7 +11,7 @@ from alembic import op
 from focal.storage.tables import UtcDateTime
 
 revision = "0003_budgets"
-down_revision = "0001_routing"  # re-chained after 0002_telemetry when it lands
+down_revision = "0002_telemetry"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,270 @@
+"""`TelemetryStore`: a batched, never-blocking writer of call and run records, with a JSONL spill.
+
+- `record_call` / `record_run` are synchronous and O(1): they append to an in-memory buffer and
+  wake the writer task. They never raise and never wait on the database.
+- The writer inserts in batches (one transaction per batch; duplicates ignored, runs upserted).
+- If the database fails, the batch is appended to a JSONL spill file; the spill is replayed (idempotently)
+  once the database answers again, on the next start, and on `aclose()`.
+- If the buffer is full (`max_buffer`), records go straight to the spill file rather than being dropped.
+- `await flush()` returns once everything recorded so far is in the database or spilled;
+  `await aclose()` flushes, replays what it can and stops. Nothing recorded is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import time
+from collections import deque
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from focal.logging import get_logger
+from focal.storage.telemetry_tables import LLMCallRow, WorkflowRunRow
+from focal.telemetry._rows import call_to_row, run_to_row
+from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
+
+__all__ = ["TelemetryStore"]
+
+log = get_logger("focal.telemetry")
+
+SPILL_FILE = "telemetry-spill.jsonl"
+
+
+class TelemetryStore:
+    """Batched async writer of `LLMCallRecord`s and `WorkflowRunRecord`s.
+
+    Args:
+        engine: the async engine of Focal's database (migrated).
+        spill_dir: where the JSONL spill file lives.
+        batch_size: records per insert batch.
+        flush_interval: the longest a record waits in the buffer, in seconds.
+        max_buffer: records held in memory before new ones are spilled straight to disk.
+        replay_interval: how often, at most, a spill is retried while the database is down.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        spill_dir: Path | str,
+        batch_size: int = 1000,
+        flush_interval: float = 0.2,
+        max_buffer: int = 100_000,
+        replay_interval: float = 5.0,
+    ) -> None:
+        self._engine = engine
+        self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self.spill_dir = Path(spill_dir)
+        self.spill_path = self.spill_dir / SPILL_FILE
+        self._batch_size = batch_size
+        self._flush_interval = flush_interval
+        self._max_buffer = max_buffer
+        self._replay_interval = replay_interval
+        self._buffer: deque[LLMCallRecord | WorkflowRunRecord] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._lock: asyncio.Lock | None = None
+        self._closed = False
+        self._last_replay_attempt = 0.0
+        self._db_ok = True
+        self.records_written = 0
+        self.records_spilled = 0
+        self.records_replayed = 0
+
+    # --- recording (hot path) ---------------------------------------------------------------
+
+    def record_call(self, record: LLMCallRecord) -> None:
+        """Queue one call record. Never raises, never blocks on the database."""
+        self._record(record)
+
+    def record_run(self, record: WorkflowRunRecord) -> None:
+        """Queue one run record (a later record of the same run replaces the earlier one)."""
+        self._record(record)
+
+    def _record(self, record: LLMCallRecord | WorkflowRunRecord) -> None:
+        try:
+            if self._closed or len(self._buffer) >= self._max_buffer:
+                self._spill([record])
+                return
+            self._buffer.append(record)
+            if self._task is None:
+                self._start()
+            elif self._wake is not None and len(self._buffer) >= self._batch_size:
+                self._wake.set()
+        except Exception as exc:  # telemetry never fails a call
+            log.error("telemetry_record_failed", error=str(exc))
+
+    def _start(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (sync caller): the buffer is written by flush()/aclose() or spilled
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self._task = loop.create_task(self._run(), name="focal-telemetry-writer")
+
+    # --- writer -------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        assert self._wake is not None
+        with contextlib.suppress(Exception):
+            await self._maybe_replay(force=True)
+        while not self._closed:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._flush_interval):
+                    await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._write_buffered()
+                await self._maybe_replay()
+            except Exception as exc:  # the writer must outlive any single failure
+                log.error("telemetry_writer_error", error=str(exc))
+
+    async def _write_buffered(self) -> None:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        async with self._lock:
+            while self._buffer:
+                batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
+                try:
+                    await self._insert_records(batch)
+                    self.records_written += len(batch)
+                    if not self._db_ok:
+                        log.info("telemetry_database_back")
+                    self._db_ok = True
+                except Exception as exc:
+                    if self._db_ok:
+                        log.error(
+                            "telemetry_database_unavailable", error=str(exc).splitlines()[0], spill=str(self.spill_path)
+                        )
+                    self._db_ok = False
+                    self._spill(batch)
+
+    async def _insert_records(self, records: Iterable[LLMCallRecord | WorkflowRunRecord]) -> None:
+        calls: list[dict[str, Any]] = []
+        runs: dict[str, dict[str, Any]] = {}
+        for record in records:
+            if isinstance(record, LLMCallRecord):
+                calls.append(call_to_row(record))
+            else:
+                runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
+        async with self._engine.begin() as conn:
+            if calls:
+                await conn.execute(self._insert(LLMCallRow).on_conflict_do_nothing(index_elements=["call_id"]), calls)
+            if runs:
+                stmt = self._insert(WorkflowRunRow)
+                updatable = {c: getattr(stmt.excluded, c) for c in next(iter(runs.values())) if c != "run_id"}
+                await conn.execute(
+                    stmt.on_conflict_do_update(index_elements=["run_id"], set_=updatable), list(runs.values())
+                )
+
+    # --- spill and replay ------------------------------------------------------------------
+
+    def _spill(self, records: list[LLMCallRecord | WorkflowRunRecord]) -> None:
+        """Append records to the JSONL spill file (synchronous: must not be lost)."""
+        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        lines = []
+        for record in records:
+            kind = "call" if isinstance(record, LLMCallRecord) else "run"
+            lines.append(json.dumps({"type": kind, "record": record.to_json_dict()}, default=str))
+        with self.spill_path.open("a", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        self.records_spilled += len(records)
+
+    def _pending_spills(self) -> list[Path]:
+        if not self.spill_dir.is_dir():
+            return []
+        leftovers = sorted(self.spill_dir.glob(f"{SPILL_FILE}.replaying-*"))
+        return leftovers + ([self.spill_path] if self.spill_path.is_file() else [])
+
+    async def _maybe_replay(self, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_replay_attempt < self._replay_interval:
+            return
+        self._last_replay_attempt = now
+        if self._pending_spills():
+            await self.replay_spill()
+
+    async def replay_spill(self) -> int:
+        """Insert spilled records into the database (idempotent); returns how many were replayed.
+
+        The spill file is moved aside first, so records spilled meanwhile go to a fresh file; a
+        replay that fails leaves its file in place for the next attempt.
+        """
+        replayed = 0
+        for path in self._pending_spills():
+            target = path
+            if path == self.spill_path:
+                target = path.with_name(f"{SPILL_FILE}.replaying-{time.time_ns()}")
+                try:
+                    path.rename(target)
+                except FileNotFoundError:
+                    continue
+            records = list(_read_spill(target))
+            try:
+                for start in range(0, len(records), self._batch_size):
+                    await self._insert_records(records[start : start + self._batch_size])
+            except Exception as exc:
+                self._db_ok = False
+                log.warning("telemetry_replay_failed", error=str(exc).splitlines()[0], file=str(target))
+                return replayed
+            target.unlink(missing_ok=True)
+            replayed += len(records)
+            self.records_replayed += len(records)
+            self._db_ok = True
+        if replayed:
+            log.info("telemetry_replayed", records=replayed)
+        return replayed
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    async def flush(self) -> None:
+        """Return once everything recorded so far is in the database or spilled."""
+        await self._write_buffered()
+
+    async def aclose(self) -> None:
+        """Flush, replay what the database accepts, and stop the writer. Later records are spilled."""
+        if self._closed:
+            return
+        await self._write_buffered()
+        self._closed = True
+        if self._wake is not None:
+            self._wake.set()
+        if self._task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._write_buffered()
+        if self._db_ok:
+            await self.replay_spill()
+
+    @property
+    def pending(self) -> int:
+        """Records waiting in memory."""
+        return len(self._buffer)
+
+
+def _read_spill(path: Path) -> Iterable[LLMCallRecord | WorkflowRunRecord]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                item = json.loads(line)
+            except json.JSONDecodeError:  # a torn last line after a crash: skip it, keep the rest
+                log.warning("telemetry_spill_line_unreadable", file=str(path))
+                continue
+            if item.get("type") == "run":
+                yield WorkflowRunRecord.from_json_dict(item["record"])
+            else:
+                yield LLMCallRecord.from_json_dict(item["record"])
