@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from contextvars import ContextVar, Token
@@ -28,10 +29,9 @@ class _StderrLogger:
     """Writes each event to whatever `sys.stderr` is *now* (loggers are cached; stderr may be swapped)."""
 
     def msg(self, message: str) -> None:
-        try:
+        # stderr closed (interpreter shutdown, test capture): drop the line
+        with contextlib.suppress(ValueError, OSError):
             print(message, file=sys.stderr, flush=True)
-        except (ValueError, OSError):  # stderr closed (interpreter shutdown, test capture): drop the line
-            pass
 
     log = debug = info = warn = warning = error = critical = exception = fatal = msg
 
