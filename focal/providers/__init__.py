@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import focal._env  # noqa: F401
 from focal.errors import ConfigError
-from focal.execution.errors import ProviderError
 from focal.providers._capture import (
     CallObservation,
     ObservingMixin,
@@ -17,6 +16,9 @@ from focal.providers._capture import (
 )
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
+
+if TYPE_CHECKING:  # focal.execution imports this package; import its errors lazily
+    from focal.execution.errors import ProviderError
 
 __all__ = [
     "CallObservation",
@@ -58,6 +60,8 @@ def map_error(exc: BaseException, model: ModelInfo, registry: ModelRegistry) -> 
     Each provider module owns its mapping (`map_error(exc, model)`); decisions use exception
     types, status codes and headers, never message text alone.
     """
+    from focal.execution.errors import ProviderError
+
     connection = registry.connection(model.provider)
     module_name = _MODULES.get(connection.kind)
     if module_name is None:

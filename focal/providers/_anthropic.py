@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+import anthropic
 from agno.models.anthropic import Claude
 
-from focal.providers._capture import ObservingMixin
+from focal.providers._capture import ObservingMixin, ProviderHooks
+from focal.providers._errors import classify
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
 
@@ -15,6 +17,8 @@ from focal.routing.registry import ModelInfo, ProviderConnection
 @dataclass
 class FocalClaude(ObservingMixin, Claude):
     """`Claude` observed by Focal (errors, finish reason, stream end)."""
+
+    focal_hooks: ClassVar[Any] = None
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
@@ -36,3 +40,27 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         client_params=client_params,
         **kwargs,
     )
+
+
+def _response_info(raw: Any) -> tuple[str | None, str | None]:
+    return getattr(raw, "stop_reason", None), getattr(raw, "_request_id", None)
+
+
+def _chunk_info(raw: Any) -> tuple[str | None, bool]:
+    kind = getattr(raw, "type", None)
+    if kind == "message_delta":
+        return getattr(getattr(raw, "delta", None), "stop_reason", None), False
+    return None, kind == "message_stop"  # message_stop is the stream's end marker
+
+
+HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info)
+
+
+def map_error(exc: BaseException, model: ModelInfo) -> Any:
+    """Anthropic SDK / Agno errors → Focal's typed errors."""
+    return classify(
+        exc, model, timeout_types=(anthropic.APITimeoutError,), connection_types=(anthropic.APIConnectionError,)
+    )
+
+
+FocalClaude.focal_hooks = HOOKS

@@ -90,10 +90,6 @@ class ObservingMixin:
         obs = _current.get()
         if obs is None:
             return
-        if not obs.stream_started:
-            obs.stream_started = True
-            obs.model_calls += 1
-            obs.stream_terminated = False
         obs.chunks += 1
         if obs.first_chunk_at is None:
             obs.first_chunk_at = time.perf_counter()
@@ -107,7 +103,15 @@ class ObservingMixin:
                 obs.finish_reason = finish
             if terminal:
                 obs.stream_terminated = True
-                obs.stream_started = False  # a tool round-trip may open another stream
+
+    # Agno parses the SDK's raw response / chunks inside invoke*: observe them there.
+    def _parse_provider_response(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        self._focal_response(response)
+        return super()._parse_provider_response(response, *args, **kwargs)  # type: ignore[misc]
+
+    def _parse_provider_response_delta(self, response: Any, *args: Any, **kwargs: Any) -> Any:
+        self._focal_chunk(response)
+        return super()._parse_provider_response_delta(response, *args, **kwargs)  # type: ignore[misc]
 
     @staticmethod
     def _focal_error(exc: BaseException) -> None:
@@ -117,36 +121,38 @@ class ObservingMixin:
 
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            raw = super().invoke(*args, **kwargs)  # type: ignore[misc]
+            return super().invoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
-        self._focal_response(raw)
-        return raw
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            raw = await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
+            return await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
-        self._focal_response(raw)
-        return raw
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
+        self._focal_stream_opened()
         try:
-            for raw in super().invoke_stream(*args, **kwargs):  # type: ignore[misc]
-                self._focal_chunk(raw)
-                yield raw
+            yield from super().invoke_stream(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
 
+    def _focal_stream_opened(self) -> None:
+        obs = _current.get()
+        if obs is not None:  # each model stream (a tool round-trip opens another) must end with its marker
+            obs.stream_started = True
+            obs.stream_terminated = False
+            obs.model_calls += 1
+
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        self._focal_stream_opened()
         try:
-            async for raw in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
-                self._focal_chunk(raw)
-                yield raw
+            async for item in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
+                yield item
         except Exception as exc:
             self._focal_error(exc)
             raise

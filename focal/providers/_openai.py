@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
+import openai
 from agno.models.openai import OpenAIChat
 
-from focal.providers._capture import ObservingMixin
+from focal.providers._capture import ObservingMixin, ProviderHooks
+from focal.providers._errors import classify
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
 
@@ -15,6 +17,8 @@ from focal.routing.registry import ModelInfo, ProviderConnection
 @dataclass
 class FocalOpenAIChat(ObservingMixin, OpenAIChat):
     """`OpenAIChat` observed by Focal (errors, finish reason, stream end)."""
+
+    focal_hooks: ClassVar[Any] = None
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
@@ -28,3 +32,26 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         temperature=params.temperature,
         max_tokens=params.max_tokens,
     )
+
+
+def _response_info(raw: Any) -> tuple[str | None, str | None]:
+    choices = getattr(raw, "choices", None) or []
+    finish = getattr(choices[0], "finish_reason", None) if choices else None
+    return finish, getattr(raw, "_request_id", None)
+
+
+def _chunk_info(raw: Any) -> tuple[str | None, bool]:
+    choices = getattr(raw, "choices", None) or []
+    finish = getattr(choices[0], "finish_reason", None) if choices else None
+    return finish, finish is not None  # the finish_reason chunk is the stream's end marker
+
+
+HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info)
+
+
+def map_error(exc: BaseException, model: ModelInfo) -> Any:
+    """OpenAI SDK / Agno errors → Focal's typed errors."""
+    return classify(exc, model, timeout_types=(openai.APITimeoutError,), connection_types=(openai.APIConnectionError,))
+
+
+FocalOpenAIChat.focal_hooks = HOOKS
