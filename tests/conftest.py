@@ -22,9 +22,7 @@ from focal.routing import AgentCatalogs, ModelRegistry, load_routing_config
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "configs"
-POSTGRES_URL = os.environ.get(
-    "FOCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
-)
+POSTGRES_URL = os.environ.get("FOCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 @pytest.fixture(autouse=True)

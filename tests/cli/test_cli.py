@@ -57,8 +57,8 @@ def test_registry_for_hybrid_shows_the_real_models_per_tier() -> None:
     rows = as_json(invoke("models", "registry", "--provider", "hybrid", "--json"))
     assert [(r["tier"], r["provider"], r["id"]) for r in rows] == [
         ("cheap", "openai", "gpt-4o-mini"),
-        ("capable", "anthropic", "claude-sonnet-4-5"),
-        ("premium", "anthropic", "claude-opus-4-5"),
+        ("capable", "anthropic", "claude-sonnet-5"),
+        ("premium", "anthropic", "claude-opus-4-8"),
     ]
 
 
@@ -76,21 +76,33 @@ def test_tasks_by_tier() -> None:
 
 def test_costs_exact_and_compared_with_premium() -> None:
     rows = as_json(
-        invoke("models", "costs", "--model", "anthropic:cheap", "--input-tokens", "10000",
-               "--output-tokens", "2000", "--cached-input-tokens", "5000", "--json")
+        invoke(
+            "models",
+            "costs",
+            "--model",
+            "anthropic:cheap",
+            "--input-tokens",
+            "10000",
+            "--output-tokens",
+            "2000",
+            "--cached-input-tokens",
+            "5000",
+            "--json",
+        )
     )
     (row,) = rows
     # 5000 uncached x $1 + 5000 cached x $0.10 + 2000 out x $5, per million
     assert row["cost_usd"] == pytest.approx(0.0155)
-    assert row["premium_model"] == "claude-opus-4-5"
+    assert row["premium_model"] == "claude-opus-4-8"
     assert row["premium_cost_usd"] == pytest.approx(0.0775)
     assert row["savings_vs_premium_usd"] == pytest.approx(0.062)
 
 
 def test_costs_bad_reference_and_bad_counts() -> None:
     assert_one_line_error(invoke("models", "costs", "-m", "openai:gold", "-i", "1", "-o", "1"), "tier 'gold'")
-    assert_one_line_error(invoke("models", "costs", "-m", "openai:cheap", "-i", "1", "-o", "1", "-c", "5"),
-                          "cannot exceed")
+    assert_one_line_error(
+        invoke("models", "costs", "-m", "openai:cheap", "-i", "1", "-o", "1", "-c", "5"), "cannot exceed"
+    )
     assert invoke("models", "costs", "-m", "openai:cheap", "-i", "-3", "-o", "1").exit_code != 0
 
 
@@ -116,11 +128,10 @@ def test_db_upgrade_unreachable_database() -> None:
 def test_resolve_all_steps_with_sources(migrated: str) -> None:
     rows = as_json(invoke("--database-url", migrated, "models", "resolve", "-t", "acme", "-a", "support", "--json"))
     by_step = {r["step"]: r for r in rows}
-    assert list(by_step) == ["context_extraction", "rule_filtering", "scenario_filtering", "generation",
-                             "enforcement"]
+    assert list(by_step) == ["context_extraction", "rule_filtering", "scenario_filtering", "generation", "enforcement"]
     assert by_step["scenario_filtering"]["source"] == "task_default"
     assert by_step["generation"]["source"] == "agent_catalog"
-    assert by_step["generation"]["model"] == "claude-sonnet-4-5"
+    assert by_step["generation"]["model"] == "claude-sonnet-5"
     assert by_step["generation"]["fallback_chain"] == ["openai/gpt-4o", "anthropic/claude-haiku-4-5"]
     assert "support.yaml" in by_step["generation"]["reason"]
     assert set(by_step["generation"]) >= {"step", "model", "provider", "tier", "source", "reason", "fallback_chain"}
@@ -128,8 +139,26 @@ def test_resolve_all_steps_with_sources(migrated: str) -> None:
 
 def test_override_lifecycle_changes_resolution(migrated: str) -> None:
     db = ("--database-url", migrated)
-    set_rows = as_json(invoke(*db, "overrides", "set", "-t", "globex", "-a", "support", "-s", "generation",
-                              "-m", "openai:capable", "-f", "anthropic:capable", "--by", "alice", "--json"))
+    set_rows = as_json(
+        invoke(
+            *db,
+            "overrides",
+            "set",
+            "-t",
+            "globex",
+            "-a",
+            "support",
+            "-s",
+            "generation",
+            "-m",
+            "openai:capable",
+            "-f",
+            "anthropic:capable",
+            "--by",
+            "alice",
+            "--json",
+        )
+    )
     assert set_rows[0]["model_ref"] == "openai:capable"
     assert set_rows[0]["fallback_chain"] == ["anthropic:capable"]
     assert set_rows[0]["changed_by"] == "alice"
@@ -137,7 +166,7 @@ def test_override_lifecycle_changes_resolution(migrated: str) -> None:
     (row,) = as_json(invoke(*db, "models", "resolve", "-t", "globex", "-a", "support", "-s", "generation", "--json"))
     assert (row["provider"], row["model"], row["source"]) == ("openai", "gpt-4o", "tenant_override")
     assert "globex" in row["reason"] and "alice" in row["reason"]
-    assert row["fallback_chain"] == ["anthropic/claude-sonnet-4-5"]
+    assert row["fallback_chain"] == ["anthropic/claude-sonnet-5"]
 
     # the other tenant is untouched
     (other,) = as_json(invoke(*db, "models", "resolve", "-t", "acme", "-a", "support", "-s", "generation", "--json"))
@@ -147,11 +176,11 @@ def test_override_lifecycle_changes_resolution(migrated: str) -> None:
     assert [(r["agent_id"], r["step"]) for r in listed] == [("support", "generation")]
     assert as_json(invoke(*db, "overrides", "list", "--tenant", "acme", "--json")) == []
 
-    removed = as_json(invoke(*db, "overrides", "remove", "-t", "globex", "-a", "support", "-s", "generation",
-                             "--json"))
+    removed = as_json(invoke(*db, "overrides", "remove", "-t", "globex", "-a", "support", "-s", "generation", "--json"))
     assert removed[0]["removed"] is True
-    assert_one_line_error(invoke(*db, "overrides", "remove", "-t", "globex", "-a", "support", "-s", "generation"),
-                          "no override")
+    assert_one_line_error(
+        invoke(*db, "overrides", "remove", "-t", "globex", "-a", "support", "-s", "generation"), "no override"
+    )
 
 
 def test_override_bad_input_writes_nothing(migrated: str) -> None:
@@ -160,11 +189,15 @@ def test_override_bad_input_writes_nothing(migrated: str) -> None:
         (("-t", "t1", "-a", "support", "-s", "generation", "-m", "openai:gold"), "tier 'gold'"),
         (("-t", "t1", "-a", "nobody", "-s", "generation", "-m", "openai:cheap"), "unknown agent 'nobody'"),
         (("-t", "t1", "-a", "support", "-s", "greeting", "-m", "openai:cheap"), "unknown step 'greeting'"),
-        (("-t", "t1", "-a", "support", "-s", "generation", "-m", "openai:cheap", "-f", "openai/gpt-4o-mini"),
-         "fallback cycle"),
+        (
+            ("-t", "t1", "-a", "support", "-s", "generation", "-m", "openai:cheap", "-f", "openai/gpt-4o-mini"),
+            "fallback cycle",
+        ),
         (("-t", "bad tenant", "-a", "support", "-s", "generation", "-m", "openai:cheap"), "invalid tenant id"),
-        (("-t", "t1", "-a", "support", "-s", "generation", "-m", "openai:cheap", "-f", "x:cheap",
-          "--no-fallbacks"), "not both"),
+        (
+            ("-t", "t1", "-a", "support", "-s", "generation", "-m", "openai:cheap", "-f", "x:cheap", "--no-fallbacks"),
+            "not both",
+        ),
     ]
     for args, fragment in cases:
         assert_one_line_error(invoke(*db, "overrides", "set", *args), fragment)
@@ -193,8 +226,9 @@ def test_validate_lists_every_problem_and_honours_config_dir(tmp_path: Path, con
     support = broken / "agents" / "support.yaml"
     support.write_text(support.read_text().replace("model: openai:cheap", "model: openai:platinum"))
     research = broken / "agents" / "research.yaml"
-    research.write_text(research.read_text().replace("  rule_filtering:", "  greeting:\n    tier: cheap\n"
-                                                                           "  rule_filtering:"))
+    research.write_text(
+        research.read_text().replace("  rule_filtering:", "  greeting:\n    tier: cheap\n  rule_filtering:")
+    )
     env = {"FOCAL_CONFIG_DIR": str(broken)}
     result = invoke("models", "validate", env=env)
     assert result.exit_code == 1
@@ -234,10 +268,20 @@ def test_demo_runs_on_the_embedded_default() -> None:
 
 def test_budgets_set_list_remove(migrated: str) -> None:
     db = ("--database-url", migrated)
-    rows = as_json(invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "2.50", "--on-limit", "abort",
-                          "--json"))
-    assert rows == [{"tenant_id": "acme", "period": "day", "limit_usd": 2.5, "on_limit": "abort", "spent_usd": 0.0,
-                     "reserved_usd": 0.0, "remaining_usd": 2.5}]
+    rows = as_json(
+        invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "2.50", "--on-limit", "abort", "--json")
+    )
+    assert rows == [
+        {
+            "tenant_id": "acme",
+            "period": "day",
+            "limit_usd": 2.5,
+            "on_limit": "abort",
+            "spent_usd": 0.0,
+            "reserved_usd": 0.0,
+            "remaining_usd": 2.5,
+        }
+    ]
     assert [r["period"] for r in as_json(invoke(*db, "budgets", "list", "-t", "acme", "--json"))] == ["day"]
     assert as_json(invoke(*db, "budgets", "list", "-t", "globex", "--json")) == []
     assert_one_line_error(invoke(*db, "budgets", "set", "-t", "acme", "-p", "day", "-l", "lots"), "not a number")

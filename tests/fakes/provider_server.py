@@ -41,15 +41,28 @@ class Reply:
     usage: tuple[int, int, int] = (42, 7, 0)  # input, output, cached input
 
     @classmethod
-    def ok(cls, text: str = "Hello from the fake provider.", *, usage: tuple[int, int, int] = (42, 7, 0),
-           finish_reason: str | None = None) -> Reply:
+    def ok(
+        cls,
+        text: str = "Hello from the fake provider.",
+        *,
+        usage: tuple[int, int, int] = (42, 7, 0),
+        finish_reason: str | None = None,
+    ) -> Reply:
         return cls("ok", text=text, usage=usage, finish_reason=finish_reason)
 
     @classmethod
-    def error(cls, status: int, *, headers: dict[str, str] | None = None, error_type: str | None = None,
-              code: str | None = None, message: str = "scripted failure") -> Reply:
-        return cls("status", status=status, headers=headers or {}, error_type=error_type, error_code=code,
-                   message=message)
+    def error(
+        cls,
+        status: int,
+        *,
+        headers: dict[str, str] | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        message: str = "scripted failure",
+    ) -> Reply:
+        return cls(
+            "status", status=status, headers=headers or {}, error_type=error_type, error_code=code, message=message
+        )
 
     @classmethod
     def reset(cls) -> Reply:
@@ -91,7 +104,7 @@ class Reply:
 
 def _pieces(text: str, n: int = 4) -> list[str]:
     size = max(1, -(-len(text) // n))
-    return [text[i:i + size] for i in range(0, len(text), size)] or [""]
+    return [text[i : i + size] for i in range(0, len(text), size)] or [""]
 
 
 class FakeProviderServer:
@@ -188,17 +201,31 @@ class FakeProviderServer:
 
     @staticmethod
     def _head(status: int, headers: dict[str, str]) -> bytes:
-        reason = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-                  429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
-                  503: "Service Unavailable", 529: "Overloaded"}.get(status, "Status")
+        reason = {
+            200: "OK",
+            400: "Bad Request",
+            401: "Unauthorized",
+            403: "Forbidden",
+            404: "Not Found",
+            429: "Too Many Requests",
+            500: "Internal Server Error",
+            502: "Bad Gateway",
+            503: "Service Unavailable",
+            529: "Overloaded",
+        }.get(status, "Status")
         lines = [f"HTTP/1.1 {status} {reason}"] + [f"{k}: {v}" for k, v in headers.items()]
         return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
-    async def _send_json(self, writer: asyncio.StreamWriter, status: int, payload: Any,
-                         headers: dict[str, str] | None = None) -> None:
+    async def _send_json(
+        self, writer: asyncio.StreamWriter, status: int, payload: Any, headers: dict[str, str] | None = None
+    ) -> None:
         body = json.dumps(payload).encode()
-        head = {"content-type": "application/json", "content-length": str(len(body)),
-                "x-request-id": f"req_{len(self.requests)}", "request-id": f"req_{len(self.requests)}"}
+        head = {
+            "content-type": "application/json",
+            "content-length": str(len(body)),
+            "x-request-id": f"req_{len(self.requests)}",
+            "request-id": f"req_{len(self.requests)}",
+        }
         head.update(headers or {})
         writer.write(self._head(status, head) + body)
         await writer.drain()
@@ -239,82 +266,205 @@ class FakeProviderServer:
     @staticmethod
     def _error_body(fmt: str, reply: Reply) -> Any:
         if fmt == "anthropic":
-            kind = reply.error_type or {400: "invalid_request_error", 401: "authentication_error",
-                                        429: "rate_limit_error", 529: "overloaded_error"}.get(reply.status, "api_error")
+            kind = reply.error_type or {
+                400: "invalid_request_error",
+                401: "authentication_error",
+                429: "rate_limit_error",
+                529: "overloaded_error",
+            }.get(reply.status, "api_error")
             return {"type": "error", "error": {"type": kind, "message": reply.message}}
         if fmt == "ollama":
             return {"error": reply.message}
-        return {"error": {"message": reply.message, "type": reply.error_type or "server_error",
-                          "param": None, "code": reply.error_code}}
+        return {
+            "error": {
+                "message": reply.message,
+                "type": reply.error_type or "server_error",
+                "param": None,
+                "code": reply.error_code,
+            }
+        }
 
     @staticmethod
     def _complete(fmt: str, model: str, reply: Reply) -> Any:
         p, c, k = reply.usage
         if fmt == "anthropic":
             stop = "refusal" if reply.finish_reason == "content_filter" else (reply.finish_reason or "end_turn")
-            return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                    "content": [{"type": "text", "text": reply.text}], "stop_reason": stop, "stop_sequence": None,
-                    "usage": {"input_tokens": p - k, "output_tokens": c, "cache_read_input_tokens": k,
-                              "cache_creation_input_tokens": 0}}
+            return {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [{"type": "text", "text": reply.text}],
+                "stop_reason": stop,
+                "stop_sequence": None,
+                "usage": {
+                    "input_tokens": p - k,
+                    "output_tokens": c,
+                    "cache_read_input_tokens": k,
+                    "cache_creation_input_tokens": 0,
+                },
+            }
         if fmt == "ollama":
-            return {"model": model, "created_at": "2026-11-22T00:00:00Z",
-                    "message": {"role": "assistant", "content": reply.text}, "done": True,
-                    "done_reason": reply.finish_reason or "stop", "prompt_eval_count": p, "eval_count": c}
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.text},
-                             "finish_reason": reply.finish_reason or "stop"}],
-                "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
-                          "prompt_tokens_details": {"cached_tokens": k},
-                          "completion_tokens_details": {"reasoning_tokens": 0}}}
+            return {
+                "model": model,
+                "created_at": "2026-11-22T00:00:00Z",
+                "message": {"role": "assistant", "content": reply.text},
+                "done": True,
+                "done_reason": reply.finish_reason or "stop",
+                "prompt_eval_count": p,
+                "eval_count": c,
+            }
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": 0,
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": reply.text},
+                    "finish_reason": reply.finish_reason or "stop",
+                }
+            ],
+            "usage": {
+                "prompt_tokens": p,
+                "completion_tokens": c,
+                "total_tokens": p + c,
+                "prompt_tokens_details": {"cached_tokens": k},
+                "completion_tokens_details": {"reasoning_tokens": 0},
+            },
+        }
 
     def _events(self, fmt: str, model: str, reply: Reply) -> tuple[list[bytes], list[bytes]]:
         """(content events, terminal events) as wire bytes."""
         p, c, k = reply.usage
         pieces = _pieces(reply.text)
         if fmt == "anthropic":
+
             def ev(name: str, data: Any) -> bytes:
                 return f"event: {name}\ndata: {json.dumps(data)}\n\n".encode()
-            start = [ev("message_start", {"type": "message_start", "message": {
-                "id": "msg_fake", "type": "message", "role": "assistant", "model": model, "content": [],
-                "stop_reason": None, "stop_sequence": None,
-                "usage": {"input_tokens": p - k, "output_tokens": 1, "cache_read_input_tokens": k,
-                          "cache_creation_input_tokens": 0}}}),
-                ev("content_block_start", {"type": "content_block_start", "index": 0,
-                                           "content_block": {"type": "text", "text": ""}})]
-            content = [ev("content_block_delta", {"type": "content_block_delta", "index": 0,
-                                                  "delta": {"type": "text_delta", "text": piece}}) for piece in pieces]
+
+            start = [
+                ev(
+                    "message_start",
+                    {
+                        "type": "message_start",
+                        "message": {
+                            "id": "msg_fake",
+                            "type": "message",
+                            "role": "assistant",
+                            "model": model,
+                            "content": [],
+                            "stop_reason": None,
+                            "stop_sequence": None,
+                            "usage": {
+                                "input_tokens": p - k,
+                                "output_tokens": 1,
+                                "cache_read_input_tokens": k,
+                                "cache_creation_input_tokens": 0,
+                            },
+                        },
+                    },
+                ),
+                ev(
+                    "content_block_start",
+                    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+                ),
+            ]
+            content = [
+                ev(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
+                )
+                for piece in pieces
+            ]
             stop = "refusal" if reply.finish_reason == "content_filter" else (reply.finish_reason or "end_turn")
-            end = [ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
-                   ev("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                        "usage": {"output_tokens": c}}),
-                   ev("message_stop", {"type": "message_stop"})]
+            end = [
+                ev("content_block_stop", {"type": "content_block_stop", "index": 0}),
+                ev(
+                    "message_delta",
+                    {
+                        "type": "message_delta",
+                        "delta": {"stop_reason": stop, "stop_sequence": None},
+                        "usage": {"output_tokens": c},
+                    },
+                ),
+                ev("message_stop", {"type": "message_stop"}),
+            ]
             return start + content, end
         if fmt == "ollama":
-            content = [(json.dumps({"model": model, "created_at": "2026-11-22T00:00:00Z",
-                                    "message": {"role": "assistant", "content": piece}, "done": False}) + "\n").encode()
-                       for piece in pieces]
-            end = [(json.dumps({"model": model, "created_at": "2026-11-22T00:00:00Z",
-                                "message": {"role": "assistant", "content": ""}, "done": True,
-                                "done_reason": reply.finish_reason or "stop", "prompt_eval_count": p,
-                                "eval_count": c}) + "\n").encode()]
+            content = [
+                (
+                    json.dumps(
+                        {
+                            "model": model,
+                            "created_at": "2026-11-22T00:00:00Z",
+                            "message": {"role": "assistant", "content": piece},
+                            "done": False,
+                        }
+                    )
+                    + "\n"
+                ).encode()
+                for piece in pieces
+            ]
+            end = [
+                (
+                    json.dumps(
+                        {
+                            "model": model,
+                            "created_at": "2026-11-22T00:00:00Z",
+                            "message": {"role": "assistant", "content": ""},
+                            "done": True,
+                            "done_reason": reply.finish_reason or "stop",
+                            "prompt_eval_count": p,
+                            "eval_count": c,
+                        }
+                    )
+                    + "\n"
+                ).encode()
+            ]
             return content, end
 
         def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-            data = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+            data = {
+                "id": "chatcmpl-fake",
+                "object": "chat.completion.chunk",
+                "created": 0,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+            }
             return f"data: {json.dumps(data)}\n\n".encode()
+
         content = [chunk({"role": "assistant", "content": piece}, None) for piece in pieces]
-        usage = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model,
-                 "choices": [], "usage": {"prompt_tokens": p, "completion_tokens": c, "total_tokens": p + c,
-                                          "prompt_tokens_details": {"cached_tokens": k}}}
+        usage = {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": model,
+            "choices": [],
+            "usage": {
+                "prompt_tokens": p,
+                "completion_tokens": c,
+                "total_tokens": p + c,
+                "prompt_tokens_details": {"cached_tokens": k},
+            },
+        }
         end = [chunk({}, reply.finish_reason or "stop"), f"data: {json.dumps(usage)}\n\n".encode(), b"data: [DONE]\n\n"]
         return content, end
 
     async def _stream(self, fmt: str, model: str, reply: Reply, writer: asyncio.StreamWriter) -> bool:
         ctype = "application/x-ndjson" if fmt == "ollama" else "text/event-stream"
-        writer.write(self._head(200, {"content-type": ctype, "transfer-encoding": "chunked",
-                                      "x-request-id": f"req_{len(self.requests)}",
-                                      "request-id": f"req_{len(self.requests)}"}))
+        writer.write(
+            self._head(
+                200,
+                {
+                    "content-type": ctype,
+                    "transfer-encoding": "chunked",
+                    "x-request-id": f"req_{len(self.requests)}",
+                    "request-id": f"req_{len(self.requests)}",
+                },
+            )
+        )
         await writer.drain()
 
         async def send(data: bytes) -> None:

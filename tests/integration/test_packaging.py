@@ -59,11 +59,13 @@ def test_installed_copy_finds_configs_and_migrates(wheel: Path, tmp_path: Path) 
         "s = FocalSettings()\n"
         "print(focal.__file__); print(focal.workflows.__file__); print(s.resolved_config_dir)\n"
     )
-    out = subprocess.run([sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=tmp_path, capture_output=True, text=True, check=True
+    ).stdout.split()
     assert all(line.startswith(str(target)) for line in out), out
     for args in (["db", "upgrade"], ["models", "validate"], ["models", "resolve", "-t", "t1", "-a", "support"]):
-        done = subprocess.run([sys.executable, "-m", "focal", *args], env=env, cwd=tmp_path, capture_output=True,
-                              text=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "focal", *args], env=env, cwd=tmp_path, capture_output=True, text=True
+        )
         assert done.returncode == 0, (args, done.stderr)
     assert (tmp_path / "data" / "focal.db").is_file()

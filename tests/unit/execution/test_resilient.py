@@ -27,7 +27,7 @@ from focal.execution import (
     StructuredOutputError,
 )
 
-SONNET = "anthropic/claude-sonnet-4-5"  # support.generation's model
+SONNET = "anthropic/claude-sonnet-5"  # support.generation's model
 GPT4O = "openai/gpt-4o"  # its first fallback
 HAIKU = "anthropic/claude-haiku-4-5"  # its second fallback
 
@@ -39,7 +39,7 @@ def down(code: int = 503) -> ProviderUnavailable:
 async def test_success_records_one_attempt_with_resolution(harness) -> None:  # type: ignore[no-untyped-def]
     response = await harness.executor.run("hello", harness.ctx())
     assert response.content == "fine answer"
-    assert (response.provider, response.model_id, response.tier) == ("anthropic", "claude-sonnet-4-5", "capable")
+    assert (response.provider, response.model_id, response.tier) == ("anthropic", "claude-sonnet-5", "capable")
     assert response.usage.input == 10 and response.usage.output == 5
     assert response.cost == harness.executor.registry.estimate_cost(SONNET, 10, 5)
     assert response.fallback_used is False
@@ -48,13 +48,13 @@ async def test_success_records_one_attempt_with_resolution(harness) -> None:  # 
     assert record.tenant_id == "acme" and record.step_name == "generation"
     assert record.resolution_source == "agent_catalog" and "support.yaml" in record.resolution_reason
     assert record.status == "success" and record.cost_usd == response.cost
-    assert record.premium_cost_usd == harness.executor.registry.estimate_cost("anthropic/claude-opus-4-5", 10, 5)
+    assert record.premium_cost_usd == harness.executor.registry.estimate_cost("anthropic/claude-opus-4-8", 10, 5)
 
 
 async def test_500_once_then_ok_retries_same_model(harness) -> None:  # type: ignore[no-untyped-def]
     harness.fakes.script(SONNET, down(500))
     response = await harness.executor.run("hello", harness.ctx())
-    assert response.model_id == "claude-sonnet-4-5"
+    assert response.model_id == "claude-sonnet-5"
     assert [(a.model_ref, a.attempt_number, a.status) for a in response.attempts] == [
         (SONNET, 1, "error"),
         (SONNET, 2, "success"),
@@ -67,7 +67,7 @@ async def test_500_once_then_ok_retries_same_model(harness) -> None:  # type: ig
 async def test_retry_after_is_honoured(harness) -> None:  # type: ignore[no-untyped-def]
     harness.fakes.script(SONNET, RateLimitError("slow down", status_code=429, retry_after=4.0))
     response = await harness.executor.run("hello", harness.ctx())
-    assert response.model_id == "claude-sonnet-4-5"
+    assert response.model_id == "claude-sonnet-5"
     assert harness.sleeps == [4.0]
 
 
@@ -113,7 +113,7 @@ async def test_client_errors_are_not_retried_nor_fall_back(harness, code: int) -
 async def test_401_no_retry_no_fallback_clear_error(harness) -> None:  # type: ignore[no-untyped-def]
     harness.fakes.script(
         SONNET,
-        AuthenticationError("invalid x-api-key", status_code=401, provider="anthropic", model="claude-sonnet-4-5"),
+        AuthenticationError("invalid x-api-key", status_code=401, provider="anthropic", model="claude-sonnet-5"),
     )
     with pytest.raises(AuthenticationError) as info:
         await harness.executor.run("hello", harness.ctx())
@@ -212,7 +212,7 @@ async def test_tenant_override_wins_and_hints_do_not_beat_it(harness) -> None:  
     response = await harness.executor.run("hello", harness.ctx(tenant_id="globex", tier_hint="premium"))
     assert response.model_id == "gpt-4o-mini"
     other = await harness.executor.run("hello", harness.ctx(tier_hint="premium"))
-    assert other.model_id == "claude-opus-4-5"
+    assert other.model_id == "claude-opus-4-8"
     assert other.metadata["resolution_source"] == "hint"
 
 
