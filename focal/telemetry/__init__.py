@@ -1,6 +1,20 @@
-"""Telemetry: call and run records, the SQL store with its batched writer, analytics, retention."""
+"""Telemetry: call and run records, the SQL store with its batched writer, analytics, retention, reports."""
 
+from focal.telemetry.analytics import DIMENSIONS, TelemetryAnalytics
 from focal.telemetry.records import CallStatus, LLMCallRecord, WorkflowRunRecord, new_id
+from focal.telemetry.report import write_report
+from focal.telemetry.retention import export_jsonl, purge
 from focal.telemetry.store import TelemetryStore
 
-__all__ = ["CallStatus", "LLMCallRecord", "TelemetryStore", "WorkflowRunRecord", "new_id"]
+__all__ = [
+    "DIMENSIONS",
+    "CallStatus",
+    "LLMCallRecord",
+    "TelemetryAnalytics",
+    "TelemetryStore",
+    "WorkflowRunRecord",
+    "export_jsonl",
+    "new_id",
+    "purge",
+    "write_report",
+]

@@ -1,0 +1,122 @@
+"""Retention: fold old call rows into daily aggregates, purge old rows, export to JSONL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, delete, func, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
+from focal.telemetry._rows import row_to_call, row_to_run
+
+__all__ = ["export_jsonl", "purge"]
+
+_DIMS = ("tenant_id", "agent_id", "step_name", "provider", "tier", "model_id", "task_type", "status")
+_SUMS = (
+    "calls",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "cost_nusd",
+    "premium_cost_nusd",
+    "latency_ms_sum",
+    "fallback_calls",
+)
+
+
+def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """Rows older than `days` per table; with `apply`, fold calls into daily aggregates and delete them.
+
+    Folding and deleting happen in one transaction, so a purge is all-or-nothing and totals in
+    `TelemetryAnalytics.cost_by` stay the same afterwards.
+
+    Returns:
+        One row per table: table, cutoff, rows older than it, and whether they were purged.
+
+    Raises:
+        ValueError: `days` below 1.
+    """
+    if days < 1:
+        raise ValueError("retention days must be at least 1")
+    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+    with engine.begin() as conn:
+        old_calls = conn.execute(
+            select(func.count()).select_from(LLMCallRow).where(LLMCallRow.created_at < cutoff)
+        ).scalar_one()
+        old_runs = conn.execute(
+            select(func.count()).select_from(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)
+        ).scalar_one()
+        if apply:
+            _fold(conn, cutoff)
+            conn.execute(delete(LLMCallRow).where(LLMCallRow.created_at < cutoff))
+            conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff))
+    return [
+        {"table": "llm_calls", "cutoff": cutoff, "rows": old_calls, "purged": apply},
+        {"table": "workflow_runs", "cutoff": cutoff, "rows": old_runs, "purged": apply},
+    ]
+
+
+def _fold(conn: Any, cutoff: dt.datetime) -> None:
+    totals: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMS, 0))
+    rows = conn.execute(select(LLMCallRow).where(LLMCallRow.created_at < cutoff)).yield_per(5000)
+    for row in rows:
+        m = row._mapping
+        day = m["created_at"].astimezone(dt.UTC).date().isoformat()
+        key = (day, *(m[d] if m[d] is not None else "" for d in _DIMS))
+        t = totals[key]
+        t["calls"] += 1
+        for column in (
+            "input_tokens",
+            "output_tokens",
+            "cached_input_tokens",
+            "reasoning_tokens",
+            "cost_nusd",
+            "premium_cost_nusd",
+        ):
+            t[column] += m[column] or 0
+        t["latency_ms_sum"] += m["latency_ms"] or 0.0
+        t["fallback_calls"] += 1 if m["fallback_hop"] else 0
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    table = TelemetryDailyAggregate.__table__
+    for key, sums in totals.items():
+        values = dict(zip(("day", *_DIMS), key, strict=True)) | sums
+        stmt = insert(table).values(**values)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["day", *_DIMS],
+            set_={c: table.c[c] + stmt.excluded[c] for c in _SUMS},
+        )
+        conn.execute(stmt)
+
+
+def export_jsonl(
+    engine: Engine, path: Path | str, *, tenant: str | None = None, since: dt.datetime | None = None
+) -> dict[str, int]:
+    """Write calls and runs as JSON lines (`{"type": "call" | "run", "record": {...}}`); returns counts."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    counts = {"calls": 0, "runs": 0}
+    calls = select(LLMCallRow).order_by(LLMCallRow.created_at, LLMCallRow.call_id)
+    runs = select(WorkflowRunRow).order_by(WorkflowRunRow.started_at, WorkflowRunRow.run_id)
+    if tenant is not None:
+        calls = calls.where(LLMCallRow.tenant_id == tenant)
+        runs = runs.where(WorkflowRunRow.tenant_id == tenant)
+    if since is not None:
+        calls = calls.where(LLMCallRow.created_at >= since)
+        runs = runs.where(WorkflowRunRow.started_at >= since)
+    tmp = path.with_name(path.name + ".partial")
+    with engine.connect() as conn, tmp.open("w", encoding="utf-8") as fh:
+        for row in conn.execute(calls).yield_per(5000):
+            fh.write(json.dumps({"type": "call", "record": row_to_call(row).to_json_dict()}, default=str) + "\n")
+            counts["calls"] += 1
+        for row in conn.execute(runs).yield_per(5000):
+            fh.write(json.dumps({"type": "run", "record": row_to_run(row).to_json_dict()}, default=str) + "\n")
+            counts["runs"] += 1
+    tmp.replace(path)  # never a half-written export under the requested name
+    return counts
