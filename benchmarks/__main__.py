@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from importlib import import_module
 
-BENCHMARKS = ["resolver", "executor"]
+BENCHMARKS = ["resolver", "executor", "telemetry_writes"]
 
 
 def main() -> None:

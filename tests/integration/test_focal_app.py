@@ -1,0 +1,55 @@
+"""The composition root: `await Focal.create()` wires everything; a call needs only a context."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+import focal
+from focal import Focal, FocalSettings, StorageError
+from focal.execution import ExecutionContext
+from focal.execution.testing import FakeModels
+from focal.storage import LLMCallRow
+
+
+async def test_create_run_and_close_records_telemetry(database_url: str, tmp_path: Path) -> None:
+    fakes = FakeModels(default="hello from a fake model")
+    settings = FocalSettings(database_url=database_url, data_dir=tmp_path)
+    app = await Focal.create(settings, migrate=True, model_factory=fakes.factory)
+    assert {"settings", "registry", "resolver", "executor", "telemetry"} <= set(vars(app))
+    response = await app.executor.run(
+        "hi", ExecutionContext(tenant_id="acme", agent_id="support", session_id="acme:s1", step_name="generation")
+    )
+    assert response.content == "hello from a fake model" and response.model_id == "claude-sonnet-5"
+    await app.aclose()  # flushes telemetry
+    from focal.storage import make_sync_engine
+
+    engine = make_sync_engine(database_url)
+    with engine.connect() as conn:
+        rows = conn.execute(select(LLMCallRow.tenant_id, LLMCallRow.model_id, LLMCallRow.status)).all()
+    engine.dispose()
+    assert rows == [("acme", "claude-sonnet-5", "success")]
+
+
+async def test_embedded_sqlite_is_migrated_postgres_is_not(tmp_path: Path, postgres_server: str) -> None:
+    app = await Focal.create(FocalSettings(data_dir=tmp_path))
+    assert (tmp_path / "focal.db").is_file()
+    await app.aclose()
+    from tests.conftest import _throwaway_postgres
+
+    gen = _throwaway_postgres(postgres_server)
+    url = next(gen)
+    try:
+        with pytest.raises(StorageError, match="focal db upgrade"):
+            await Focal.create(FocalSettings(database_url=url, data_dir=tmp_path))
+    finally:
+        with pytest.raises(StopIteration):
+            next(gen)
+
+
+def test_focal_is_importable_lazily() -> None:
+    assert focal.Focal is Focal
+    with pytest.raises(AttributeError):
+        focal.Nope  # noqa: B018
