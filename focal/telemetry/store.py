@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import os
 import time
@@ -62,6 +63,7 @@ class TelemetryStore:
     ) -> None:
         self._engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
+        self._call_sql, self._call_params = _driver_insert(engine.dialect.name)
         self.spill_dir = Path(spill_dir)
         self.spill_path = self.spill_dir / SPILL_FILE
         self._batch_size = batch_size
@@ -158,7 +160,8 @@ class TelemetryStore:
                 runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
         async with self._engine.begin() as conn:
             if calls:
-                await conn.execute(self._insert(LLMCallRow).on_conflict_do_nothing(index_elements=["call_id"]), calls)
+                # the hot path: one driver-level executemany, no per-row SQL compilation
+                await conn.exec_driver_sql(self._call_sql, [self._call_params(row) for row in calls])
             if runs:
                 stmt = self._insert(WorkflowRunRow)
                 updatable = {c: getattr(stmt.excluded, c) for c in next(iter(runs.values())) if c != "run_id"}
@@ -251,6 +254,42 @@ class TelemetryStore:
     def pending(self) -> int:
         """Records waiting in memory."""
         return len(self._buffer)
+
+
+_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UtcDateTime reads it)
+
+
+def _driver_insert(dialect: str) -> tuple[str, Any]:
+    """The INSERT ... ON CONFLICT DO NOTHING for `llm_calls` in the driver's own paramstyle, and a row adapter."""
+    columns = [c.name for c in LLMCallRow.__table__.columns]
+    placeholder = "%s" if dialect == "postgresql" else "?"
+    sql = (
+        f"INSERT INTO llm_calls ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))}) "
+        "ON CONFLICT (call_id) DO NOTHING"
+    )
+    if dialect == "postgresql":
+        from psycopg.types.json import Json
+
+        def params(row: dict[str, Any]) -> tuple[Any, ...]:
+            meta = row["metadata"]
+            return tuple(Json(meta) if c == "metadata" and meta is not None else row[c] for c in columns)
+
+        return sql, params
+
+    def sqlite_params(row: dict[str, Any]) -> tuple[Any, ...]:
+        out = []
+        for c in columns:
+            value = row[c]
+            if c == "created_at":
+                value = value.astimezone(dt.UTC).strftime(_SQLITE_TS)
+            elif c == "metadata" and value is not None:
+                value = json.dumps(value, default=str)
+            elif c == "streamed":
+                value = int(bool(value))
+            out.append(value)
+        return tuple(out)
+
+    return sql, sqlite_params
 
 
 def _read_spill(path: Path) -> Iterable[LLMCallRecord | WorkflowRunRecord]:
