@@ -34,6 +34,8 @@ class Focal:
     budgets: BudgetManager
     executor: ResilientExecutor
     telemetry: Any
+    runs: Any
+    """`RunTracker`: `with focal.runs.track(tenant_id=..., agent_id=..., workflow_name=...) as run:`"""
 
     @classmethod
     def open(
@@ -81,15 +83,16 @@ class Focal:
             max_tenants=settings.resolver_cache_max_entries,
             default_task_tier=settings.default_task_tier,
         )
-        from focal.telemetry import TelemetryStore
+        from focal.telemetry import RunTracker, TelemetryStore
 
         telemetry = TelemetryStore(async_engine, spill_dir=settings.data_dir / "telemetry-spill")
+        runs = RunTracker(telemetry)
         budgets = BudgetManager(async_engine, ttl_seconds=settings.resolver_cache_ttl_seconds)
         executor = ResilientExecutor(
             AgnoExecutor(registry, model_factory=model_factory),
             resolver,
             budgets=budgets,
-            recorder=telemetry.record_call,
+            recorder=runs.record_call,
         )
         return cls(
             settings=settings,
@@ -102,6 +105,7 @@ class Focal:
             budgets=budgets,
             executor=executor,
             telemetry=telemetry,
+            runs=runs,
         )
 
     @classmethod

@@ -53,3 +53,37 @@ def test_focal_is_importable_lazily() -> None:
     assert focal.Focal is Focal
     with pytest.raises(AttributeError):
         focal.Nope  # noqa: B018
+
+
+async def test_a_tracked_run_folds_its_calls(database_url: str, tmp_path: Path) -> None:
+    fakes = FakeModels(default="ok", usage=(100, 20))
+    app = await Focal.create(
+        FocalSettings(database_url=database_url, data_dir=tmp_path), migrate=True, model_factory=fakes.factory
+    )
+    with app.runs.track(tenant_id="acme", agent_id="support", workflow_name="alignment", session_id="acme:s1") as run:
+        for step in ("context_extraction", "generation"):
+            await app.executor.run(
+                "hi",
+                ExecutionContext(
+                    tenant_id="acme", agent_id="support", step_name=step, run_id=run.run_id, session_id="acme:s1"
+                ),
+            )
+    with pytest.raises(RuntimeError), app.runs.track(tenant_id="acme", agent_id="support", workflow_name="alignment"):
+        raise RuntimeError("step failed")
+    await app.aclose()
+    from focal.storage import make_sync_engine
+    from focal.telemetry import TelemetryAnalytics
+
+    engine = make_sync_engine(database_url)
+    runs = TelemetryAnalytics(engine).runs()
+    engine.dispose()
+    done = next(r for r in runs if r.run_id == run.run_id)
+    assert (done.status, done.call_count, done.steps, done.input_tokens) == (
+        "completed",
+        2,
+        ["context_extraction", "generation"],
+        200,
+    )
+    assert done.cost_usd > 0 and done.ended_at is not None
+    failed = next(r for r in runs if r.run_id != run.run_id)
+    assert failed.status == "error" and "step failed" in (failed.error or "")
