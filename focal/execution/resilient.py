@@ -115,6 +115,7 @@ class ResilientExecutor:
         self.stall_timeout_seconds = stall_timeout_seconds
         self._sleep = sleep
         self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
+        self._premium: dict[str, ModelInfo] = {}
 
     # --- public API ------------------------------------------------------------------------
 
@@ -676,6 +677,15 @@ class ResilientExecutor:
             f"every hop failed ({summary}); last: {detail}", attempts=list(state.attempts), last=state.last_error
         )
 
+    def _premium_of(self, model: ModelInfo) -> ModelInfo:
+        """The premium-tier model of the same provider (the savings baseline); the model itself if none."""
+        premium = self._premium.get(model.provider)
+        if premium is None:
+            has = self.registry.has(model.provider, Tier.PREMIUM)
+            premium = self.registry.get(model.provider, Tier.PREMIUM) if has else model
+            self._premium[model.provider] = premium
+        return premium
+
     def _record(
         self,
         state: _CallState,
@@ -692,13 +702,8 @@ class ResilientExecutor:
         cost = response.cost if response else Decimal(0)
         premium_cost = cost
         if usage is not None:
-            premium = (
-                self.registry.get(model.provider, Tier.PREMIUM)
-                if self.registry.has(model.provider, Tier.PREMIUM)
-                else model
-            )
             premium_cost = self.registry.estimate_cost(
-                premium, usage.input, usage.output, min(usage.cached_input, usage.input)
+                self._premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
             )
         record = LLMCallRecord(
             call_id=response.call_id if response else new_id(),

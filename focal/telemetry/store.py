@@ -16,10 +16,12 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import operator
 import os
 import time
 from collections import deque
 from collections.abc import Iterable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from focal.logging import get_logger
 from focal.storage.telemetry_tables import LLMCallRow, WorkflowRunRow
-from focal.telemetry._rows import call_to_row, run_to_row
+from focal.telemetry._rows import run_to_row
 from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
 
 __all__ = ["TelemetryStore"]
@@ -151,17 +153,17 @@ class TelemetryStore:
                     self._spill(batch)
 
     async def _insert_records(self, records: Iterable[LLMCallRecord | WorkflowRunRecord]) -> None:
-        calls: list[dict[str, Any]] = []
+        calls: list[tuple[Any, ...]] = []
         runs: dict[str, dict[str, Any]] = {}
         for record in records:
             if isinstance(record, LLMCallRecord):
-                calls.append(call_to_row(record))
+                calls.append(self._call_params(record))
             else:
                 runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
         async with self._engine.begin() as conn:
             if calls:
                 # the hot path: one driver-level executemany, no per-row SQL compilation
-                await conn.exec_driver_sql(self._call_sql, [self._call_params(row) for row in calls])
+                await conn.exec_driver_sql(self._call_sql, calls)
             if runs:
                 stmt = self._insert(WorkflowRunRow)
                 updatable = {c: getattr(stmt.excluded, c) for c in next(iter(runs.values())) if c != "run_id"}
@@ -258,9 +260,13 @@ class TelemetryStore:
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UtcDateTime reads it)
 
+# llm_calls columns that are not read straight off the record's attribute of the same name
+_NANO = Decimal(10**9)
+
 
 def _driver_insert(dialect: str) -> tuple[str, Any]:
-    """The INSERT ... ON CONFLICT DO NOTHING for `llm_calls` in the driver's own paramstyle, and a row adapter."""
+    """The INSERT ... ON CONFLICT DO NOTHING for `llm_calls` in the driver's own paramstyle, and a
+    record → parameter-tuple function (no intermediate dict: this is the telemetry hot path)."""
     columns = [c.name for c in LLMCallRow.__table__.columns]
     placeholder = "%s" if dialect == "postgresql" else "?"
     sql = (
@@ -270,26 +276,38 @@ def _driver_insert(dialect: str) -> tuple[str, Any]:
     if dialect == "postgresql":
         from psycopg.types.json import Json
 
-        def params(row: dict[str, Any]) -> tuple[Any, ...]:
-            meta = row["metadata"]
-            return tuple(Json(meta) if c == "metadata" and meta is not None else row[c] for c in columns)
+        def encode_meta(meta: dict[str, Any]) -> Any:
+            return Json(meta) if meta else None
 
-        return sql, params
+        def encode_time(value: dt.datetime) -> Any:
+            return value
 
-    def sqlite_params(row: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for c in columns:
-            value = row[c]
-            if c == "created_at":
-                value = value.astimezone(dt.UTC).strftime(_SQLITE_TS)
-            elif c == "metadata" and value is not None:
-                value = json.dumps(value, default=str)
-            elif c == "streamed":
-                value = int(bool(value))
-            out.append(value)
-        return tuple(out)
+        def encode_bool(value: bool) -> Any:
+            return value
+    else:
 
-    return sql, sqlite_params
+        def encode_meta(meta: dict[str, Any]) -> Any:
+            return json.dumps(meta, default=str) if meta else None
+
+        def encode_time(value: dt.datetime) -> Any:
+            return value.astimezone(dt.UTC).strftime(_SQLITE_TS)
+
+        def encode_bool(value: bool) -> Any:
+            return int(bool(value))
+
+    special: dict[str, Any] = {
+        "cost_nusd": lambda r: int((r.cost_usd * _NANO).to_integral_value()),
+        "premium_cost_nusd": lambda r: int((r.premium_cost_usd * _NANO).to_integral_value()),
+        "created_at": lambda r: encode_time(r.created_at),
+        "metadata": lambda r: encode_meta(r.metadata),
+        "streamed": lambda r: encode_bool(r.streamed),
+    }
+    getters = [special.get(c) or operator.attrgetter(c) for c in columns]
+
+    def params(record: LLMCallRecord) -> tuple[Any, ...]:
+        return tuple(get(record) for get in getters)
+
+    return sql, params
 
 
 def _read_spill(path: Path) -> Iterable[LLMCallRecord | WorkflowRunRecord]:
