@@ -29,6 +29,7 @@ from focal.execution.errors import (
     StreamInterruptedError,
     StructuredOutputError,
 )
+from focal.execution.fallback import FallbackPolicy
 from focal.execution.protocol import LLMExecutor, SyncExecutor
 from focal.execution.resilient import CallPlan, ResilientExecutor
 from focal.execution.retry import RetryPolicy
@@ -57,6 +58,7 @@ __all__ = [
     "DeadlineExceededError",
     "ExecutionContext",
     "ExecutionError",
+    "FallbackPolicy",
     "LLMExecutor",
     "LLMResponse",
     "LimitAction",

@@ -40,6 +40,7 @@ from focal.execution.errors import (
     StreamInterruptedError,
     StructuredOutputError,
 )
+from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
 from focal.logging import bind_context, get_logger
@@ -99,7 +100,7 @@ class ResilientExecutor:
         budgets: BudgetManager | None = None,
         cost_limits: CostLimits | None = None,
         recorder: Recorder | None = None,
-        fallbacks: bool = True,
+        fallback: FallbackPolicy | None = None,
         stall_timeout_seconds: float = 30.0,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
@@ -111,7 +112,7 @@ class ResilientExecutor:
         self.budgets = budgets
         self.cost_limits = cost_limits or CostLimits()
         self.recorder = recorder
-        self.fallbacks = fallbacks
+        self.fallback = fallback or FallbackPolicy()
         self.stall_timeout_seconds = stall_timeout_seconds
         self._sleep = sleep
         self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
@@ -257,7 +258,7 @@ class ResilientExecutor:
                 chain = default_fallback_chain(self.registry, model)
         if ctx.timeout_seconds is not None:
             params = replace(params, timeout_seconds=ctx.timeout_seconds)
-        hops = [model, *chain] if self.fallbacks else [model]
+        hops = self.fallback.hops(model, chain)
         return CallPlan(hops=hops, source=source, reason=reason, task_type=task, params=params)
 
     # --- the hop / attempt loop -----------------------------------------------------------
@@ -396,12 +397,15 @@ class ResilientExecutor:
                 if isinstance(err, ContextWindowExceeded):
                     window_floor = max(window_floor, model.context_window)
                     if not any(m.context_window > window_floor for m in hops[hop + 1 :]):
-                        bigger = self._larger_window(model, hops)
+                        bigger = self.fallback.larger_window(self.registry, model, hops)
                         if bigger is not None:
                             hops.append(bigger)
                     cause = type(err).__name__
                     break
                 if isinstance(err, ContentFiltered):
+                    if not self.fallback.on_content_filter:
+                        err.attempts = list(state.attempts)  # type: ignore[attr-defined]
+                        raise err
                     cause = type(err).__name__
                     break
                 if self.retry.is_retryable(err) and number < self.retry.max_attempts:
@@ -414,20 +418,6 @@ class ResilientExecutor:
                 cause = type(err).__name__
                 break
             hop += 1
-
-    def _larger_window(self, model: ModelInfo, hops: list[ModelInfo]) -> ModelInfo | None:
-        """A model with a larger window: same provider first, then the lowest tier, then the cheapest."""
-        tried = {m.ref for m in hops}
-        candidates = [
-            m
-            for m in self.registry.models()
-            if m.context_window > model.context_window and m.ref not in tried and m.tier >= model.tier
-        ]
-        if not candidates:
-            return None
-        return min(
-            candidates, key=lambda m: (m.provider != model.provider, m.tier.rank, m.input_cost_per_million, m.ref)
-        )
 
     def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
         remaining = state.ctx.remaining()

@@ -14,6 +14,7 @@ from focal.execution import (
     BudgetManager,
     CostLimits,
     ExecutionContext,
+    FallbackPolicy,
     LimitAction,
     ResilientExecutor,
 )
@@ -116,7 +117,7 @@ def ctx(tenant: str = "acme") -> ExecutionContext:
 
 async def test_hundred_concurrent_calls_admitted_spend_within_budget(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
     executor, budgets, _fakes, records = executor_with_budgets
-    executor.fallbacks = False
+    executor.fallback = FallbackPolicy(enabled=False)
     # each call's estimate (prompt + 800 max output tokens on sonnet) is ~ $0.012; allow about 10 of them
     await budgets.set_budget("acme", "day", Decimal("0.125"), on_limit="abort")
     results = await asyncio.gather(*(executor.run("hello there", ctx()) for _ in range(100)), return_exceptions=True)
@@ -133,7 +134,7 @@ async def test_hundred_concurrent_calls_admitted_spend_within_budget(executor_wi
 
 async def test_near_the_limit_downgrades_before_refusing(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
     executor, budgets, _fakes, _ = executor_with_budgets
-    executor.fallbacks = False
+    executor.fallback = FallbackPolicy(enabled=False)
     # sonnet's estimate (~$0.012) does not fit, haiku's (~$0.004) does
     await budgets.set_budget("acme", "day", Decimal("0.006"), on_limit="downgrade")
     response = await executor.run("hello there", ctx())
@@ -144,7 +145,7 @@ async def test_near_the_limit_downgrades_before_refusing(executor_with_budgets) 
 
 async def test_per_run_and_per_step_cost_limits(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
     executor, _, _fakes, _ = executor_with_budgets
-    executor.fallbacks = False
+    executor.fallback = FallbackPolicy(enabled=False)
     executor.cost_limits = CostLimits(per_step_usd=Decimal("0.001"), on_limit=LimitAction.ABORT)
     with pytest.raises(BudgetExceededError) as info:
         await executor.run("hello", ctx())

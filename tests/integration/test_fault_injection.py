@@ -24,6 +24,7 @@ from focal.execution import (
     CircuitBreakers,
     CircuitOpenError,
     ExecutionContext,
+    FallbackPolicy,
     ResilientExecutor,
     RetryPolicy,
     StreamInterruptedError,
@@ -140,7 +141,7 @@ async def test_500_once_then_ok(rig: Rig) -> None:
 
 
 async def test_503_for_a_while_opens_breaker_then_half_open_probe_closes_it(rig: Rig) -> None:
-    rig.executor.fallbacks = False
+    rig.executor.fallback = FallbackPolicy(enabled=False)
     rig.executor.retry = RetryPolicy(max_attempts=1)
     for _ in range(3):
         rig.server.script(Reply.error(503))

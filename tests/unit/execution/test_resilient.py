@@ -21,6 +21,7 @@ from focal.execution import (
     ContextWindowExceeded,
     DeadlineExceededError,
     ExecutionContext,
+    FallbackPolicy,
     ProviderUnavailable,
     RateLimitError,
     StreamInterruptedError,
@@ -147,7 +148,7 @@ async def test_content_filter_falls_back(harness) -> None:  # type: ignore[no-un
 
 
 async def test_breaker_opens_then_skips_then_fails_fast(harness) -> None:  # type: ignore[no-untyped-def]
-    harness.executor.fallbacks = False
+    harness.executor.fallback = FallbackPolicy(enabled=False)
     for _ in range(3):
         harness.fakes.script(SONNET, down())
     with pytest.raises(AllAttemptsFailedError):
@@ -183,7 +184,7 @@ async def test_deadline_stops_retries(harness) -> None:  # type: ignore[no-untyp
 
 
 async def test_retry_wait_longer_than_remaining_deadline_is_not_taken(harness) -> None:  # type: ignore[no-untyped-def]
-    harness.executor.fallbacks = False
+    harness.executor.fallback = FallbackPolicy(enabled=False)
     harness.fakes.script(SONNET, RateLimitError("slow", status_code=429, retry_after=5.0))
     ctx = harness.ctx().with_deadline_in(2.0)
     with pytest.raises(AllAttemptsFailedError):
@@ -282,3 +283,27 @@ async def test_stream_cut_after_first_token_is_a_typed_error_not_success(harness
     assert info.value.partial_content == "partial "
     assert harness.fakes.calls(GPT4O) == 0  # no silent failover after tokens were sent
     assert harness.records[-1].status == "error" and harness.records[-1].error_class == "StreamInterruptedError"
+
+
+def test_fallback_policy_hops(registry) -> None:  # type: ignore[no-untyped-def]
+    from focal.execution import FallbackPolicy
+
+    sonnet, gpt4o, haiku = (registry.parse_ref(r) for r in (SONNET, GPT4O, HAIKU))
+    assert FallbackPolicy().hops(sonnet, [gpt4o, haiku, gpt4o]) == [sonnet, gpt4o, haiku]
+    assert FallbackPolicy(max_hops=1).hops(sonnet, [gpt4o, haiku]) == [sonnet, gpt4o]
+    assert FallbackPolicy(enabled=False).hops(sonnet, [gpt4o]) == [sonnet]
+    mini = registry.parse_ref("openai:cheap")
+    assert FallbackPolicy().larger_window(registry, mini, [mini]).ref == "openai/gpt-4.1-mini"
+    assert FallbackPolicy(on_context_window=False).larger_window(registry, mini, [mini]) is None
+    with pytest.raises(ValueError):
+        FallbackPolicy(max_hops=-1)
+
+
+async def test_content_filter_without_fallback_raises(harness) -> None:  # type: ignore[no-untyped-def]
+    from focal.execution import FallbackPolicy
+
+    harness.executor.fallback = FallbackPolicy(on_content_filter=False)
+    harness.fakes.script(SONNET, ContentFiltered("refused", provider="anthropic"))
+    with pytest.raises(ContentFiltered):
+        await harness.executor.run("hello", harness.ctx())
+    assert harness.fakes.calls(GPT4O) == 0
