@@ -120,7 +120,9 @@ class Focal:
         return cls.open(settings, migrate=migrate, model_factory=model_factory)
 
     def close(self) -> None:
-        """Release database connections (sync callers; telemetry still queued is spilled to JSONL)."""
+        """Release database connections (sync callers; telemetry still queued is spilled to JSONL and
+        replayed by the next `Focal`)."""
+        self.telemetry.close_sync()
         self.engine.dispose()
         self.async_engine.sync_engine.dispose()
 

@@ -85,6 +85,8 @@ class _CallState:
     attempts: list[Attempt] = field(default_factory=list)
     last_error: BaseException | None = None
     budget_error: BudgetExceededError | None = None
+    run_held: Decimal | None = None
+    """This attempt's estimate, counted provisionally against the run's cost limit until settled."""
 
 
 class ResilientExecutor:
@@ -464,6 +466,7 @@ class ResilientExecutor:
                     )
                 if limits.on_limit is not LimitAction.WARN:
                     self._run_spend[run_id] = spent + estimate  # provisional; corrected when settled
+                    state.run_held = estimate
                     self._run_spend.move_to_end(run_id)
                     while len(self._run_spend) > 10_000:
                         self._run_spend.popitem(last=False)
@@ -503,10 +506,9 @@ class ResilientExecutor:
 
     async def _settle(self, reservation: Reservation | bool | None, actual: Decimal, state: _CallState) -> None:
         run_id = state.ctx.run_id
-        if run_id is not None and self.cost_limits.per_run_usd is not None and run_id in self._run_spend:
-            estimate = reservation.amount if isinstance(reservation, Reservation) else None
-            if estimate is not None:
-                self._run_spend[run_id] += actual - estimate
+        if state.run_held is not None and run_id is not None and run_id in self._run_spend:
+            self._run_spend[run_id] += actual - state.run_held
+        state.run_held = None
         if self.budgets is not None and isinstance(reservation, Reservation):
             try:
                 await self.budgets.settle(reservation, actual)

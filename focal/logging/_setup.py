@@ -95,7 +95,9 @@ class bind_context:
 
     def __exit__(self, *exc: object) -> None:
         if self._token is not None:
-            _bound.reset(self._token)
+            # an abandoned async generator may be closed from another context: then there is nothing to undo
+            with contextlib.suppress(ValueError):
+                _bound.reset(self._token)
 
 
 def current_context() -> dict[str, Any]:

@@ -252,6 +252,14 @@ class TelemetryStore:
         if self._db_ok:
             await self.replay_spill()
 
+    def close_sync(self) -> None:
+        """For callers without an event loop: spill whatever is still buffered (replayed on the next start)."""
+        self._closed = True
+        if self._buffer:
+            pending = list(self._buffer)
+            self._buffer.clear()
+            self._spill(pending)
+
     @property
     def pending(self) -> int:
         """Records waiting in memory."""

@@ -150,7 +150,7 @@ async def test_per_run_and_per_step_cost_limits(executor_with_budgets) -> None: 
     with pytest.raises(BudgetExceededError) as info:
         await executor.run("hello", ctx())
     assert info.value.scope == "step"
-    executor.cost_limits = CostLimits(per_run_usd=Decimal("0.03"))
+    executor.cost_limits = CostLimits(per_run_usd=Decimal("0.015"))
     run_ctx = ExecutionContext(tenant_id="acme", agent_id="support", step_name="generation", run_id="r1")
     await executor.run("hello", run_ctx)
     await executor.run("hello", run_ctx)
@@ -158,4 +158,13 @@ async def test_per_run_and_per_step_cost_limits(executor_with_budgets) -> None: 
         for _ in range(5):
             await executor.run("hello", run_ctx)
     assert info.value.scope == "run"
-    assert executor.end_run("r1") <= Decimal("0.03")
+    assert executor.end_run("r1") <= Decimal("0.015")
+
+
+async def test_run_spend_is_settled_to_actual_cost(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, _, _, _ = executor_with_budgets
+    executor.cost_limits = CostLimits(per_run_usd=Decimal("1"))
+    run_ctx = ExecutionContext(tenant_id="acme", agent_id="support", step_name="generation", run_id="r2")
+    first = await executor.run("hello", run_ctx)
+    second = await executor.run("hello", run_ctx)
+    assert executor.end_run("r2") == first.cost + second.cost  # estimates replaced by actual costs

@@ -87,3 +87,22 @@ async def test_a_tracked_run_folds_its_calls(database_url: str, tmp_path: Path) 
     assert done.cost_usd > 0 and done.ended_at is not None
     failed = next(r for r in runs if r.run_id != run.run_id)
     assert failed.status == "error" and "step failed" in (failed.error or "")
+
+
+def test_sync_close_spills_what_is_still_buffered(tmp_path: Path) -> None:
+    from focal.telemetry import LLMCallRecord
+
+    app = Focal.open(FocalSettings(data_dir=tmp_path), migrate=True)
+    app.telemetry.record_call(
+        LLMCallRecord(
+            tenant_id="acme",
+            agent_id="support",
+            step_name="generation",
+            provider="openai",
+            tier="cheap",
+            model_id="gpt-4o-mini",
+        )
+    )
+    app.close()  # no event loop: nothing could be written yet
+    spill = tmp_path / "telemetry-spill" / "telemetry-spill.jsonl"
+    assert spill.is_file() and '"tenant_id": "acme"' in spill.read_text()
