@@ -4,7 +4,6 @@ telemetry and the resilient executor, wired once per process."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -16,6 +15,7 @@ from focal.providers import build_model
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository, load_routing_config
 from focal.settings import FocalSettings
 from focal.storage import backend, make_async_engine, make_sync_engine, require_schema, upgrade
+from focal.telemetry import RunTracker, TelemetryStore
 
 __all__ = ["Focal"]
 
@@ -33,9 +33,9 @@ class Focal:
     resolver: ModelResolver
     budgets: BudgetManager
     executor: ResilientExecutor
-    telemetry: Any
-    runs: Any
-    """`RunTracker`: `with focal.runs.track(tenant_id=..., agent_id=..., workflow_name=...) as run:`"""
+    telemetry: TelemetryStore
+    runs: RunTracker
+    """`with focal.runs.track(tenant_id=..., agent_id=..., workflow_name=...) as run:`"""
 
     @classmethod
     def open(
@@ -83,8 +83,6 @@ class Focal:
             max_tenants=settings.resolver_cache_max_entries,
             default_task_tier=settings.default_task_tier,
         )
-        from focal.telemetry import RunTracker, TelemetryStore
-
         telemetry = TelemetryStore(async_engine, spill_dir=settings.data_dir / "telemetry-spill")
         runs = RunTracker(telemetry)
         budgets = BudgetManager(async_engine, ttl_seconds=settings.resolver_cache_ttl_seconds)

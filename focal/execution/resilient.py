@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import OrderedDict
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
@@ -21,10 +20,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
-from focal.errors import ConfigError, NotFoundError
+from focal.execution._limits import CostGuard, Hold
+from focal.execution._planning import CallPlan, plan_call
+from focal.execution._records import call_record
 from focal.execution.adapter import AgnoExecutor, CallRequest
 from focal.execution.breaker import BreakerState, CircuitBreakers, counts_against_breaker
-from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
+from focal.execution.budgets import BudgetManager, CostLimits, LimitAction
 from focal.execution.errors import (
     AllAttemptsFailedError,
     AuthenticationError,
@@ -44,16 +45,12 @@ from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
 from focal.logging import bind_context, get_logger
-from focal.providers import CallParams
 from focal.routing import (
     ModelInfo,
     ModelResolver,
-    PipelineStep,
     Tier,
-    default_fallback_chain,
-    get_tier_for_task,
 )
-from focal.telemetry.records import CallStatus, LLMCallRecord, new_id
+from focal.telemetry.records import CallStatus, LLMCallRecord
 
 __all__ = ["CallPlan", "ResilientExecutor"]
 
@@ -65,17 +62,6 @@ Prompt = str | Message | Sequence[Message | dict[str, Any]]
 _DEFAULT_MAX_OUTPUT = 4096
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CallPlan:
-    """What a call will try, and why."""
-
-    hops: list[ModelInfo]
-    source: str
-    reason: str
-    task_type: str | None
-    params: CallParams
-
-
 @dataclass(slots=True)
 class _CallState:
     ctx: ExecutionContext
@@ -85,8 +71,6 @@ class _CallState:
     attempts: list[Attempt] = field(default_factory=list)
     last_error: BaseException | None = None
     budget_error: BudgetExceededError | None = None
-    run_held: Decimal | None = None
-    """This attempt's estimate, counted provisionally against the run's cost limit until settled."""
 
 
 class ResilientExecutor:
@@ -111,13 +95,11 @@ class ResilientExecutor:
         self.registry = resolver.registry
         self.retry = retry or RetryPolicy()
         self.breakers = breakers or CircuitBreakers()
-        self.budgets = budgets
-        self.cost_limits = cost_limits or CostLimits()
+        self.guard = CostGuard(self.registry, budgets, cost_limits or CostLimits())
         self.recorder = recorder
         self.fallback = fallback or FallbackPolicy()
         self.stall_timeout_seconds = stall_timeout_seconds
         self._sleep = sleep
-        self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
         self._premium: dict[str, ModelInfo] = {}
 
     # --- public API ------------------------------------------------------------------------
@@ -190,7 +172,21 @@ class ResilientExecutor:
 
     def end_run(self, run_id: str) -> Decimal:
         """Forget a run's spend tracking; returns what it spent."""
-        return self._run_spend.pop(run_id, Decimal(0))
+        return self.guard.end_run(run_id)
+
+    @property
+    def cost_limits(self) -> CostLimits:
+        """Per-run / per-step limits (assignable)."""
+        return self.guard.limits
+
+    @cost_limits.setter
+    def cost_limits(self, limits: CostLimits) -> None:
+        self.guard.limits = limits
+
+    @property
+    def budgets(self) -> BudgetManager | None:
+        """Tenant budgets, if enforced."""
+        return self.guard.budgets
 
     # --- planning --------------------------------------------------------------------------
 
@@ -219,49 +215,7 @@ class ResilientExecutor:
 
     async def plan(self, ctx: ExecutionContext) -> CallPlan:
         """Resolve the hops for a context (tenant override > catalog > task default; then hints)."""
-        step = ctx.step_name or ""
-        try:
-            if step in PipelineStep._value2member_map_:
-                res = await self.resolver.aresolve(ctx.tenant_id, ctx.agent_id, step)
-                model, chain, source, reason = res.model, list(res.fallback_chain), res.source.value, res.reason
-                task = res.task_type.value
-                params = CallParams(
-                    temperature=res.temperature, max_tokens=res.max_tokens, timeout_seconds=res.timeout_seconds
-                )
-            elif ctx.task_type:
-                catalog = self.resolver.catalogs.get(ctx.agent_id)
-                tier = get_tier_for_task(ctx.task_type, default=self.resolver.default_task_tier)
-                model = self.registry.get(catalog.default_provider, tier)
-                chain = default_fallback_chain(self.registry, model)
-                source = "task_default"
-                reason = (
-                    f"task default: task {ctx.task_type!r} -> tier {tier.value} on default_provider "
-                    f"{catalog.default_provider!r} of {catalog.source} => {model.ref}"
-                )
-                task, params = ctx.task_type, CallParams()
-            else:
-                raise ConfigurationError(
-                    f"step {step!r} is not a pipeline step ({', '.join(s.value for s in PipelineStep)}); "
-                    "give a pipeline step or a task_type"
-                )
-        except (NotFoundError, ConfigError) as exc:  # unknown agent, step or task; bad tenant id
-            raise ConfigurationError(str(exc)) from exc
-        if (ctx.tier_hint or ctx.provider_hint) and source != "tenant_override":
-            try:
-                hinted = self.registry.get(ctx.provider_hint or model.provider, ctx.tier_hint or model.tier)
-            except Exception as exc:
-                raise ConfigurationError(f"hints provider={ctx.provider_hint} tier={ctx.tier_hint}: {exc}") from exc
-            if hinted.ref != model.ref:
-                reason = (
-                    f"ExecutionContext hints (provider={ctx.provider_hint}, tier={ctx.tier_hint}) => "
-                    f"{hinted.ref}; instead of: {reason}"
-                )
-                source, model = "hint", hinted
-                chain = default_fallback_chain(self.registry, model)
-        if ctx.timeout_seconds is not None:
-            params = replace(params, timeout_seconds=ctx.timeout_seconds)
-        hops = self.fallback.hops(model, chain)
-        return CallPlan(hops=hops, source=source, reason=reason, task_type=task, params=params)
+        return await plan_call(self.resolver, self.fallback, ctx)
 
     # --- the hop / attempt loop -----------------------------------------------------------
 
@@ -288,22 +242,22 @@ class ResilientExecutor:
         schema: type[BaseModel] | None,
     ) -> LLMResponse | None:
         breaker = self.breakers.get(model.breaker_key)
-        reservation = await self._admit(state, model, hop, number, cause)
-        if reservation is False:
+        hold = await self._admit(state, model, hop, number, cause)
+        if hold is None:
             return None
         req = self._request(state, model, tools, schema)
         started = time.perf_counter()
         try:
             response = await self.caller.call(req)
         except (ProviderError, StructuredOutputError) as err:
-            await self._settle(reservation, Decimal(0), state)
+            await self.guard.settle(hold, Decimal(0))
             self._failed(state, model, hop, number, cause, err, breaker, started)
             return None
         except BaseException:
             breaker.release_probe()
-            await self._settle(reservation, Decimal(0), state)
+            await self.guard.settle(hold, Decimal(0))
             raise
-        await self._settle(reservation, response.cost, state)
+        await self.guard.settle(hold, response.cost)
         return self._succeeded(state, model, hop, number, cause, response, breaker)
 
     async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
@@ -319,8 +273,8 @@ class ResilientExecutor:
         self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
     ) -> AsyncIterator[StreamChunk]:
         breaker = self.breakers.get(model.breaker_key)
-        reservation = await self._admit(state, model, hop, number, cause)
-        if reservation is False:
+        hold = await self._admit(state, model, hop, number, cause)
+        if hold is None:
             return
         req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
         started = time.perf_counter()
@@ -335,7 +289,7 @@ class ResilientExecutor:
                     sent_any = True
                     yield chunk
         except ProviderError as err:
-            await self._settle(reservation, Decimal(0), state)
+            await self.guard.settle(hold, Decimal(0))
             self._failed(state, model, hop, number, cause, err, breaker, started)
             if sent_any:
                 # the caller already has part of the answer: never pass it off as complete
@@ -351,10 +305,10 @@ class ResilientExecutor:
             return
         except BaseException:
             breaker.release_probe()
-            await self._settle(reservation, Decimal(0), state)
+            await self.guard.settle(hold, Decimal(0))
             raise
         assert final is not None
-        await self._settle(reservation, final.cost, state)
+        await self.guard.settle(hold, final.cost)
         yield StreamChunk(
             done=True, response=self._succeeded(state, model, hop, number, cause, final, breaker, streamed=True)
         )
@@ -434,86 +388,19 @@ class ResilientExecutor:
 
     async def _admit(
         self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
-    ) -> Reservation | bool | None:
-        """Reserve this attempt's estimated cost. False: refused (a skipped attempt was recorded)."""
-        limits = self.cost_limits
-        if self.budgets is None and limits.per_step_usd is None and limits.per_run_usd is None:
-            return None  # nothing to enforce: no estimate on the hot path
+    ) -> Hold | None:
+        """Hold this attempt's estimated cost. None: refused (a skipped attempt was recorded)."""
         max_tokens = state.plan.params.max_tokens or min(model.max_output_tokens, _DEFAULT_MAX_OUTPUT)
-        estimate = estimate_call_cost(self.registry, model, state.messages, max_tokens, state.instructions)
-        run_id = state.ctx.run_id
         try:
-            if limits.per_step_usd is not None and estimate > limits.per_step_usd:
-                raise BudgetExceededError(
-                    f"step call on {model.ref} may cost up to ${estimate:.6f}, over the per-step limit "
-                    f"${limits.per_step_usd}",
-                    tenant_id=state.ctx.tenant_id,
-                    scope="step",
-                    limit_usd=limits.per_step_usd,
-                    estimate_usd=estimate,
-                )
-            if limits.per_run_usd is not None and run_id is not None:
-                spent = self._run_spend.get(run_id, Decimal(0))
-                if spent + estimate > limits.per_run_usd:
-                    raise BudgetExceededError(
-                        f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
-                        f"${estimate:.6f}, over the per-run limit ${limits.per_run_usd}",
-                        tenant_id=state.ctx.tenant_id,
-                        scope="run",
-                        limit_usd=limits.per_run_usd,
-                        spent_usd=spent,
-                        estimate_usd=estimate,
-                    )
-                if limits.on_limit is not LimitAction.WARN:
-                    self._run_spend[run_id] = spent + estimate  # provisional; corrected when settled
-                    state.run_held = estimate
-                    self._run_spend.move_to_end(run_id)
-                    while len(self._run_spend) > 10_000:
-                        self._run_spend.popitem(last=False)
-            if self.budgets is None:
-                return None
-            return await self.budgets.reserve(state.ctx.tenant_id, estimate)
+            return await self.guard.admit(state.ctx, model, state.messages, state.instructions, max_tokens)
         except BudgetExceededError as err:
-            action = limits.on_limit if err.scope in ("step", "run") else await self._tenant_action(state)
-            if action is LimitAction.WARN:
-                log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
-                return None
-            if action is LimitAction.DOWNGRADE and hop == 0 and number == 1:
-                cheaper = self._cheaper(model, state)
+            if hop == 0 and number == 1 and await self.guard.action_for(err) is LimitAction.DOWNGRADE:
+                cheaper = self.guard.cheaper(model)
                 if cheaper is not None and cheaper.ref not in {m.ref for m in state.plan.hops}:
                     state.plan.hops.insert(1, cheaper)
             state.budget_error = err
             self._skip(state, model, hop, cause, "budget", None, error=err)
-            return False
-
-    async def _tenant_action(self, state: _CallState) -> LimitAction:
-        if self.budgets is None:
-            return LimitAction.ABORT
-        budgets = await self.budgets.budgets(state.ctx.tenant_id)
-        actions = {b.on_limit for b in budgets}
-        for action in (LimitAction.ABORT, LimitAction.DOWNGRADE, LimitAction.WARN):
-            if action in actions:
-                return action
-        return LimitAction.ABORT
-
-    def _cheaper(self, model: ModelInfo, state: _CallState) -> ModelInfo | None:
-        tier: Tier | None = model.tier.lower()
-        while tier is not None:
-            if self.registry.has(model.provider, tier):
-                return self.registry.get(model.provider, tier)
-            tier = tier.lower()
-        return None
-
-    async def _settle(self, reservation: Reservation | bool | None, actual: Decimal, state: _CallState) -> None:
-        run_id = state.ctx.run_id
-        if state.run_held is not None and run_id is not None and run_id in self._run_spend:
-            self._run_spend[run_id] += actual - state.run_held
-        state.run_held = None
-        if self.budgets is not None and isinstance(reservation, Reservation):
-            try:
-                await self.budgets.settle(reservation, actual)
-            except Exception as exc:  # never lose the answer over bookkeeping
-                log.error("budget_settle_failed", error=str(exc), tenant_id=reservation.tenant_id)
+            return None
 
     # --- outcomes and records -------------------------------------------------------------
 
@@ -689,47 +576,22 @@ class ResilientExecutor:
     ) -> None:
         if self.recorder is None:
             return
-        ctx = state.ctx
-        usage = response.usage if response else None
-        cost = response.cost if response else Decimal(0)
-        premium_cost = cost
-        if usage is not None:
+        premium_cost = Decimal(0)
+        if response is not None:
+            usage = response.usage
             premium_cost = self.registry.estimate_cost(
                 self._premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
             )
-        record = LLMCallRecord(
-            call_id=response.call_id if response else new_id(),
-            run_id=ctx.run_id,
-            tenant_id=ctx.tenant_id,
-            agent_id=ctx.agent_id,
-            session_id=ctx.session_id,
-            workflow_name=ctx.workflow_name,
-            step_name=ctx.step_name or "",
+        record = call_record(
+            state.ctx,
             task_type=state.plan.task_type,
-            provider=model.provider,
-            tier=model.tier.value,
-            model_id=model.id,
-            resolution_source=state.plan.source,
-            resolution_reason=state.plan.reason,
-            input_tokens=usage.input if usage else 0,
-            output_tokens=usage.output if usage else 0,
-            cached_input_tokens=usage.cached_input if usage else 0,
-            reasoning_tokens=usage.reasoning if usage else 0,
-            total_tokens=usage.total if usage else 0,
-            cost_usd=cost,
-            premium_cost_usd=premium_cost,
-            latency_ms=attempt.latency_ms,
-            ttft_ms=response.time_to_first_token_ms if response else None,
-            status=attempt.status,
-            error_class=attempt.error_class,
-            error_message=attempt.error_message,
-            attempt_number=attempt.attempt_number,
-            fallback_hop=attempt.hop,
-            fallback_cause=attempt.cause,
-            breaker_state=attempt.breaker_state,
+            source=state.plan.source,
+            reason=state.plan.reason,
+            model=model,
+            attempt=attempt,
+            response=response,
+            premium_cost=premium_cost,
             streamed=streamed,
-            finish_reason=response.finish_reason if response else None,
-            request_id=response.request_id if response else None,
         )
         try:
             self.recorder(record)

@@ -1,0 +1,134 @@
+"""`CostGuard`: per-step and per-run cost limits plus tenant budget reservations, per attempt."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
+from focal.execution.errors import BudgetExceededError
+from focal.execution.types import ExecutionContext, Message
+from focal.logging import get_logger
+from focal.routing import ModelInfo, ModelRegistry, Tier
+
+log = get_logger("focal.executor")
+
+_MAX_TRACKED_RUNS = 10_000
+
+
+@dataclass(slots=True)
+class Hold:
+    """What an admitted attempt holds until it is settled."""
+
+    reservation: Reservation | None = None
+    run_id: str | None = None
+    run_estimate: Decimal | None = None
+
+
+class CostGuard:
+    """Admits an attempt against limits and budgets before it is sent, and settles it after."""
+
+    def __init__(self, registry: ModelRegistry, budgets: BudgetManager | None, limits: CostLimits) -> None:
+        self.registry = registry
+        self.budgets = budgets
+        self.limits = limits
+        self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
+
+    @property
+    def active(self) -> bool:
+        """Whether anything is enforced (no estimate is made otherwise)."""
+        return self.budgets is not None or self.limits.per_step_usd is not None or self.limits.per_run_usd is not None
+
+    async def admit(
+        self,
+        ctx: ExecutionContext,
+        model: ModelInfo,
+        messages: Sequence[Message],
+        instructions: str | None,
+        max_tokens: int,
+    ) -> Hold:
+        """Hold this attempt's estimated cost.
+
+        Raises:
+            BudgetExceededError: a limit or budget refuses it (`scope`: step, run, day or month) and
+                its action is not `warn`.
+        """
+        hold = Hold()
+        if not self.active:
+            return hold
+        estimate = estimate_call_cost(self.registry, model, messages, max_tokens, instructions)
+        limits, run_id = self.limits, ctx.run_id
+        try:
+            if limits.per_step_usd is not None and estimate > limits.per_step_usd:
+                raise BudgetExceededError(
+                    f"step call on {model.ref} may cost up to ${estimate:.6f}, over the per-step limit "
+                    f"${limits.per_step_usd}",
+                    tenant_id=ctx.tenant_id,
+                    scope="step",
+                    limit_usd=limits.per_step_usd,
+                    estimate_usd=estimate,
+                )
+            if limits.per_run_usd is not None and run_id is not None:
+                spent = self._run_spend.get(run_id, Decimal(0))
+                if spent + estimate > limits.per_run_usd:
+                    raise BudgetExceededError(
+                        f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
+                        f"${estimate:.6f}, over the per-run limit ${limits.per_run_usd}",
+                        tenant_id=ctx.tenant_id,
+                        scope="run",
+                        limit_usd=limits.per_run_usd,
+                        spent_usd=spent,
+                        estimate_usd=estimate,
+                    )
+                self._run_spend[run_id] = spent + estimate  # provisional; replaced by the actual cost on settle
+                self._run_spend.move_to_end(run_id)
+                while len(self._run_spend) > _MAX_TRACKED_RUNS:
+                    self._run_spend.popitem(last=False)
+                hold.run_id, hold.run_estimate = run_id, estimate
+            if self.budgets is not None:
+                hold.reservation = await self.budgets.reserve(ctx.tenant_id, estimate)
+            return hold
+        except BudgetExceededError as err:
+            await self.settle(hold, Decimal(0))
+            if await self.action_for(err) is LimitAction.WARN:
+                log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
+                return Hold()
+            raise
+
+    async def action_for(self, err: BudgetExceededError) -> LimitAction:
+        """The configured action for a refusal: the cost limits' for step/run, the tenant budget's otherwise."""
+        if err.scope in ("step", "run"):
+            return self.limits.on_limit
+        if self.budgets is None:
+            return LimitAction.ABORT
+        actions = {b.on_limit for b in await self.budgets.budgets(err.tenant_id)}
+        return next(
+            (a for a in (LimitAction.ABORT, LimitAction.DOWNGRADE, LimitAction.WARN) if a in actions), LimitAction.ABORT
+        )
+
+    def cheaper(self, model: ModelInfo) -> ModelInfo | None:
+        """The next cheaper tier's model on the same provider, if any."""
+        tier: Tier | None = model.tier.lower()
+        while tier is not None:
+            if self.registry.has(model.provider, tier):
+                return self.registry.get(model.provider, tier)
+            tier = tier.lower()
+        return None
+
+    async def settle(self, hold: Hold, actual: Decimal) -> None:
+        """Replace what was held with the actual cost (0 releases it). Never raises."""
+        if hold.run_id is not None and hold.run_estimate is not None and hold.run_id in self._run_spend:
+            self._run_spend[hold.run_id] += actual - hold.run_estimate
+        hold.run_id = hold.run_estimate = None
+        if self.budgets is not None and hold.reservation is not None:
+            reservation, hold.reservation = hold.reservation, None
+            try:
+                await self.budgets.settle(reservation, actual)
+            except Exception as exc:  # never lose the answer over bookkeeping
+                log.error("budget_settle_failed", error=str(exc), tenant_id=reservation.tenant_id)
+
+    def end_run(self, run_id: str) -> Decimal:
+        """Forget a run's spend tracking; returns what it spent."""
+        return self._run_spend.pop(run_id, Decimal(0))

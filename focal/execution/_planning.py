@@ -1,0 +1,78 @@
+"""Plan a call: resolve the model for (tenant, agent, step) — or a task type — apply hints, cut the hops."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+from focal.errors import ConfigError, NotFoundError
+from focal.execution.errors import ConfigurationError
+from focal.execution.fallback import FallbackPolicy
+from focal.execution.types import ExecutionContext
+from focal.providers import CallParams
+from focal.routing import ModelInfo, ModelResolver, PipelineStep, default_fallback_chain, get_tier_for_task
+
+__all__ = ["CallPlan", "plan_call"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallPlan:
+    """What a call will try, and why. `hops` is the call's own list (a budget downgrade may insert into it)."""
+
+    hops: list[ModelInfo]
+    source: str
+    reason: str
+    task_type: str | None
+    params: CallParams
+
+
+async def plan_call(resolver: ModelResolver, fallback: FallbackPolicy, ctx: ExecutionContext) -> CallPlan:
+    """Tenant override > agent catalog > task default; then the context's tier/provider hints
+    (never over a tenant override); then the fallback policy.
+
+    Raises:
+        ConfigurationError: unknown agent, step or task; a malformed tenant id; unusable hints.
+    """
+    registry = resolver.registry
+    step = ctx.step_name or ""
+    try:
+        if step in PipelineStep._value2member_map_:
+            res = await resolver.aresolve(ctx.tenant_id, ctx.agent_id, step)
+            model, chain, source, reason = res.model, list(res.fallback_chain), res.source.value, res.reason
+            task = res.task_type.value
+            params = CallParams(
+                temperature=res.temperature, max_tokens=res.max_tokens, timeout_seconds=res.timeout_seconds
+            )
+        elif ctx.task_type:
+            catalog = resolver.catalogs.get(ctx.agent_id)
+            tier = get_tier_for_task(ctx.task_type, default=resolver.default_task_tier)
+            model = registry.get(catalog.default_provider, tier)
+            chain = default_fallback_chain(registry, model)
+            source = "task_default"
+            reason = (
+                f"task default: task {ctx.task_type!r} -> tier {tier.value} on default_provider "
+                f"{catalog.default_provider!r} of {catalog.source} => {model.ref}"
+            )
+            task, params = ctx.task_type, CallParams()
+        else:
+            raise ConfigurationError(
+                f"step {step!r} is not a pipeline step ({', '.join(s.value for s in PipelineStep)}); "
+                "give a pipeline step or a task_type"
+            )
+    except (NotFoundError, ConfigError) as exc:  # unknown agent, step or task; bad tenant id
+        raise ConfigurationError(str(exc)) from exc
+    if (ctx.tier_hint or ctx.provider_hint) and source != "tenant_override":
+        try:
+            hinted = registry.get(ctx.provider_hint or model.provider, ctx.tier_hint or model.tier)
+        except Exception as exc:
+            raise ConfigurationError(f"hints provider={ctx.provider_hint} tier={ctx.tier_hint}: {exc}") from exc
+        if hinted.ref != model.ref:
+            reason = (
+                f"ExecutionContext hints (provider={ctx.provider_hint}, tier={ctx.tier_hint}) => "
+                f"{hinted.ref}; instead of: {reason}"
+            )
+            source, model = "hint", hinted
+            chain = default_fallback_chain(registry, model)
+    if ctx.timeout_seconds is not None:
+        params = replace(params, timeout_seconds=ctx.timeout_seconds)
+    hops = fallback.hops(model, chain)
+    return CallPlan(hops=hops, source=source, reason=reason, task_type=task, params=params)
