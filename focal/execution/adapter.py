@@ -35,7 +35,7 @@ from focal.execution.errors import (
     StreamInterruptedError,
     StructuredOutputError,
 )
-from focal.execution.types import ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
+from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
 from focal.providers import CallParams, build_model, current_observation, map_error, observe_call
 from focal.routing import ModelInfo, ModelRegistry, ProviderKind
 
@@ -61,6 +61,12 @@ class CallRequest:
     tools: tuple[Any, ...] = ()
     stall_timeout_seconds: float | None = None
     """Streaming: the longest silence allowed between chunks (first chunk: the call timeout)."""
+    attempts: list[Attempt] | None = None
+    """The call's attempt list; the response refers to it (the caller appends the final attempt)."""
+    primary_ref: str | None = None
+    """The resolved model; a response from another model has `fallback_used=True`."""
+    metadata: dict[str, Any] | None = None
+    """Copied into the response's metadata (e.g. the resolution source and reason)."""
 
 
 class AgnoExecutor:
@@ -99,17 +105,20 @@ class AgnoExecutor:
                 self._templates.popitem(last=False)
         return template
 
-    def _agent(self, req: CallRequest, schema: type[BaseModel] | None) -> tuple[Agent, Any]:
+    def _agent(
+        self, req: CallRequest, schema: type[BaseModel] | None, messages: tuple[Message, ...] | None = None
+    ) -> tuple[Agent, Any]:
         """A per-call Agent: a shallow copy of the model's initialized template with this call's
         instructions, schema and tools set on the copy only (the template is never run or mutated;
         Agno's runs only reassign attributes, which stay on the copy)."""
-        system = [m.content for m in req.messages if m.role is Role.SYSTEM]
+        messages = req.messages if messages is None else messages
+        system = [m.content for m in messages if m.role is Role.SYSTEM]
         instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
         agent = copy.copy(self._template(req.model, req.params))
         agent.instructions = instructions
         agent.output_schema = schema
         agent.tools = list(req.tools) if req.tools else None
-        rest = [m for m in req.messages if m.role is not Role.SYSTEM]
+        rest = [m for m in messages if m.role is not Role.SYSTEM]
         if len(rest) == 1 and rest[0].role is Role.USER:
             return agent, rest[0].content
         return agent, [AgnoMessage(role=m.role.value, content=m.content, tool_call_id=m.tool_call_id) for m in rest]
@@ -172,22 +181,18 @@ class AgnoExecutor:
     async def _run_once(
         self, req: CallRequest, messages: tuple[Message, ...], schema: type[BaseModel] | None
     ) -> tuple[Any, Any]:
-        agent, agno_input = self._agent(
-            CallRequest(
-                messages=messages,
-                model=req.model,
-                ctx=req.ctx,
-                params=req.params,
-                instructions=req.instructions,
-                tools=req.tools,
-            ),
-            schema,
-        )
+        agent, agno_input = self._agent(req, schema, messages)
         timeout, deadline_binds = self._timeout(req)
+        # Every Focal-built model carries the call timeout in its HTTP client; an event-loop timer (which
+        # costs every call) is added only when a turn deadline or tool code could outlast it.
+        guard = asyncio.timeout(timeout) if (deadline_binds or req.ctx.deadline is not None or req.tools) else None
         with observe_call() as obs:
             try:
-                async with asyncio.timeout(timeout):  # no extra task, unlike wait_for
+                if guard is None:
                     out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
+                else:
+                    async with guard:
+                        out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
             except TimeoutError:
                 raise self._timeout_error(req, timeout, deadline_binds) from None
             except ExecutionError:
@@ -235,7 +240,7 @@ class AgnoExecutor:
         metrics = getattr(out, "metrics", None)
         if ttft_ms is None and metrics is not None and metrics.time_to_first_token is not None:
             ttft_ms = metrics.time_to_first_token * 1000
-        metadata: dict[str, Any] = {}
+        metadata: dict[str, Any] = dict(req.metadata) if req.metadata else {}
         if parsed is not None:
             metadata["parsed"] = parsed
         return LLMResponse(
@@ -249,6 +254,8 @@ class AgnoExecutor:
             time_to_first_token_ms=ttft_ms,
             request_id=obs.request_id,
             finish_reason=obs.finish_reason,
+            attempts=req.attempts if req.attempts is not None else [],
+            fallback_used=req.primary_ref is not None and req.primary_ref != req.model.ref,
             metadata=metadata,
         )
 

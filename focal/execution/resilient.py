@@ -418,7 +418,14 @@ class ResilientExecutor:
             instructions=state.instructions,
             output_schema=schema,
             tools=tuple(tools),
+            attempts=state.attempts,
+            primary_ref=state.plan.hops[0].ref,
+            metadata=self._resolution_metadata(state),
         )
+
+    @staticmethod
+    def _resolution_metadata(state: _CallState) -> dict[str, Any]:
+        return {"resolution_source": state.plan.source, "resolution_reason": state.plan.reason}
 
     def _failed(
         self,
@@ -488,17 +495,14 @@ class ResilientExecutor:
             breaker_state=breaker.state.value,
         )
         state.attempts.append(attempt)
-        primary = state.plan.hops[0]
-        final = replace(
-            response,
-            attempts=list(state.attempts),
-            fallback_used=model.ref != primary.ref,
-            metadata={
-                **response.metadata,
-                "resolution_source": state.plan.source,
-                "resolution_reason": state.plan.reason,
-            },
-        )
+        final = response
+        if response.attempts is not state.attempts:  # an inner executor that does not fill them in itself
+            final = replace(
+                response,
+                attempts=state.attempts,
+                fallback_used=model.ref != state.plan.hops[0].ref,
+                metadata={**response.metadata, **self._resolution_metadata(state)},
+            )
         log.info(
             "llm_call",
             model=model.ref,
