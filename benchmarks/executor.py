@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -96,11 +97,17 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     focal_ns: list[int] = []
     bare_ns: list[int] = []
     fresh_ns: list[int] = []
-    rounds = 5
+    # many short interleaved rounds: a noisy neighbour slows every variant of a round alike, and the
+    # headline ratio is the median of the per-round ratios
+    rounds = 30
+    round_ratios: list[float] = []
     for _ in range(rounds):
-        bare_ns += await _time_calls(bare_call, calls // rounds, 50)
-        fresh_ns += await _time_calls(fresh_call, calls // rounds, 50)
-        focal_ns += await _time_calls(focal_call, calls // rounds, 50)
+        b_round = await _time_calls(bare_call, calls // rounds, 10)
+        fresh_ns += await _time_calls(fresh_call, calls // rounds, 10)
+        f_round = await _time_calls(focal_call, calls // rounds, 10)
+        bare_ns += b_round
+        focal_ns += f_round
+        round_ratios.append(statistics.fmean(f_round) / statistics.fmean(b_round))
     if store is not None:
         await store.aclose()
 
@@ -108,6 +115,8 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     result: dict[str, Any] = {
         "focal": f,
         "bare_agent": b,
+        "fresh_agent": fr,
+        "ratio_round_median": statistics.median(round_ratios),
         "ratio_mean": f["mean_us"] / b["mean_us"],
         "ratio_p50": f["p50_us"] / b["p50_us"],
     }
@@ -118,7 +127,10 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     _line("bare Agent.arun", b)
     _line("fresh Agent per call", fr)
     _line("Focal ResilientExecutor", f)
-    print(f"  ratio Focal / bare: mean {result['ratio_mean']:.2f}x  p50 {result['ratio_p50']:.2f}x  (goal <= 1.15x)")
+    print(
+        f"  ratio Focal / bare: median of {rounds} interleaved rounds {result['ratio_round_median']:.2f}x, "
+        f"overall mean {result['ratio_mean']:.2f}x, p50 {result['ratio_p50']:.2f}x  (goal <= 1.15x)"
+    )
     print(
         f"  ratio Focal / fresh Agent per call: mean {f['mean_us'] / fr['mean_us']:.2f}x  "
         f"p50 {f['p50_us'] / fr['p50_us']:.2f}x"
