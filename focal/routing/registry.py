@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
@@ -343,10 +343,6 @@ class ModelRegistry:
                 raise NotFoundError(f"unknown model {ref!r}{hint}")
         self._parsed[ref] = info
         return info
-
-    def validate_refs(self, refs: Iterable[str]) -> list[ModelInfo]:
-        """`parse_ref` over several references (for callers that validate a whole chain)."""
-        return [self.parse_ref(r) for r in refs]
 
     # --- prices ----------------------------------------------------------------------------
 

@@ -20,6 +20,28 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+_MONEY = ("cost_usd", "premium_cost_usd")
+
+
+def _to_json(record: Any, times: tuple[str, ...]) -> dict[str, Any]:
+    out = asdict(record)
+    for key in _MONEY:
+        out[key] = str(out[key])
+    for key in times:
+        out[key] = out[key].isoformat() if out[key] is not None else None
+    return out
+
+
+def _from_json(cls: Any, data: dict[str, Any], times: tuple[str, ...]) -> Any:
+    clean = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}  # unknown keys are ignored
+    for key in _MONEY:
+        clean[key] = Decimal(clean.get(key, "0"))
+    for key in times:
+        if isinstance(clean.get(key), str):
+            clean[key] = dt.datetime.fromisoformat(clean[key])
+    return cls(**clean)
+
+
 class CallStatus:
     """Values of `LLMCallRecord.status`."""
 
@@ -82,22 +104,12 @@ class LLMCallRecord:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-safe dict: Decimal → str, datetime → ISO 8601."""
-        out = asdict(self)
-        out["cost_usd"] = str(self.cost_usd)
-        out["premium_cost_usd"] = str(self.premium_cost_usd)
-        out["created_at"] = self.created_at.isoformat()
-        return out
+        return _to_json(self, ("created_at",))
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> LLMCallRecord:
         """Inverse of `to_json_dict` (unknown keys are ignored)."""
-        known = {f for f in cls.__dataclass_fields__}
-        clean = {k: v for k, v in data.items() if k in known}
-        clean["cost_usd"] = Decimal(clean.get("cost_usd", "0"))
-        clean["premium_cost_usd"] = Decimal(clean.get("premium_cost_usd", "0"))
-        if isinstance(clean.get("created_at"), str):
-            clean["created_at"] = dt.datetime.fromisoformat(clean["created_at"])
-        return cls(**clean)
+        return _from_json(cls, data, ("created_at",))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -147,21 +159,9 @@ class WorkflowRunRecord:
 
     def to_json_dict(self) -> dict[str, Any]:
         """JSON-safe dict."""
-        out = asdict(self)
-        out["cost_usd"] = str(self.cost_usd)
-        out["premium_cost_usd"] = str(self.premium_cost_usd)
-        out["started_at"] = self.started_at.isoformat()
-        out["ended_at"] = self.ended_at.isoformat() if self.ended_at else None
-        return out
+        return _to_json(self, ("started_at", "ended_at"))
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> WorkflowRunRecord:
         """Inverse of `to_json_dict`."""
-        known = {f for f in cls.__dataclass_fields__}
-        clean = {k: v for k, v in data.items() if k in known}
-        clean["cost_usd"] = Decimal(clean.get("cost_usd", "0"))
-        clean["premium_cost_usd"] = Decimal(clean.get("premium_cost_usd", "0"))
-        for key in ("started_at", "ended_at"):
-            if isinstance(clean.get(key), str):
-                clean[key] = dt.datetime.fromisoformat(clean[key])
-        return cls(**clean)
+        return _from_json(cls, data, ("started_at", "ended_at"))
