@@ -26,6 +26,13 @@ class Hold:
     run_id: str | None = None
     run_estimate: Decimal | None = None
 
+    @property
+    def estimate(self) -> Decimal:
+        """The most this attempt was allowed to cost (0 when nothing was enforced)."""
+        if self.reservation is not None:
+            return self.reservation.amount
+        return self.run_estimate or Decimal(0)
+
 
 class CostGuard:
     """Admits an attempt against limits and budgets before it is sent, and settles it after."""

@@ -167,8 +167,9 @@ class ResilientExecutor:
         with bind_context(
             tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
         ):
-            async for chunk in self._stream(state):
-                yield chunk
+            async with aclosing(self._stream(state)) as chunks:  # a caller that stops reading closes it all
+                async for chunk in chunks:
+                    yield chunk
 
     def end_run(self, run_id: str) -> Decimal:
         """Forget a run's spend tracking; returns what it spent."""
@@ -244,6 +245,7 @@ class ResilientExecutor:
         breaker = self.breakers.get(model.breaker_key)
         hold = await self._admit(state, model, hop, number, cause)
         if hold is None:
+            breaker.release_probe()  # allow() may have handed this attempt the half-open probe
             return None
         req = self._request(state, model, tools, schema)
         started = time.perf_counter()
@@ -253,9 +255,8 @@ class ResilientExecutor:
             await self.guard.settle(hold, Decimal(0))
             self._failed(state, model, hop, number, cause, err, breaker, started)
             return None
-        except BaseException:
-            breaker.release_probe()
-            await self.guard.settle(hold, Decimal(0))
+        except BaseException as exc:  # cancelled: the request may have been billed
+            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
             raise
         await self.guard.settle(hold, response.cost)
         return self._succeeded(state, model, hop, number, cause, response, breaker)
@@ -263,10 +264,11 @@ class ResilientExecutor:
     async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
         async with aclosing(self._attempt_slots(state)) as slots:
             async for model, hop, number, cause in slots:
-                async for chunk in self._stream_attempt(state, model, hop, number, cause):
-                    yield chunk
-                    if chunk.done:
-                        return
+                async with aclosing(self._stream_attempt(state, model, hop, number, cause)) as chunks:
+                    async for chunk in chunks:
+                        yield chunk
+                        if chunk.done:
+                            return
         raise self._exhausted(state)
 
     async def _stream_attempt(
@@ -275,6 +277,7 @@ class ResilientExecutor:
         breaker = self.breakers.get(model.breaker_key)
         hold = await self._admit(state, model, hop, number, cause)
         if hold is None:
+            breaker.release_probe()
             return
         req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
         started = time.perf_counter()
@@ -303,9 +306,8 @@ class ResilientExecutor:
                     status_code=err.status_code,
                 ) from err
             return
-        except BaseException:
-            breaker.release_probe()
-            await self.guard.settle(hold, Decimal(0))
+        except BaseException as exc:  # the caller stopped reading, or the task was cancelled
+            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
             raise
         assert final is not None
         await self.guard.settle(hold, final.cost)
@@ -422,6 +424,38 @@ class ResilientExecutor:
             primary_ref=state.plan.hops[0].ref,
             metadata=self._resolution_metadata(state),
         )
+
+    async def _abandoned(
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        hop: int,
+        number: int,
+        cause: str | None,
+        exc: BaseException,
+        breaker: Any,
+        started: float,
+        hold: Hold,
+    ) -> None:
+        """An attempt cut short by its caller: no verdict for the breaker, the held estimate is charged
+        (the provider may bill what it produced), and the attempt is recorded."""
+        breaker.release_probe()
+        await self.guard.settle(hold, hold.estimate)
+        attempt = Attempt(
+            model_ref=model.ref,
+            provider=model.provider,
+            tier=model.tier.value,
+            hop=hop,
+            attempt_number=number,
+            status=CallStatus.ERROR,
+            error_class=type(exc).__name__,
+            error_message="abandoned by the caller",
+            cause=cause,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            breaker_state=breaker.state.value,
+        )
+        state.attempts.append(attempt)
+        self._record(state, model, attempt, None)
 
     @staticmethod
     def _resolution_metadata(state: _CallState) -> dict[str, Any]:

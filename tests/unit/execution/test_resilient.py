@@ -307,3 +307,31 @@ async def test_content_filter_without_fallback_raises(harness) -> None:  # type:
     with pytest.raises(ContentFiltered):
         await harness.executor.run("hello", harness.ctx())
     assert harness.fakes.calls(GPT4O) == 0
+
+
+async def test_abandoned_stream_is_recorded_and_releases_the_probe(harness) -> None:  # type: ignore[no-untyped-def]
+    breaker = harness.executor.breakers.get("anthropic:capable")
+    for _ in range(3):
+        breaker.record_failure()
+    breaker._clock = lambda: 10**9  # the cool-down is over: the next attempt is the half-open probe
+    stream = harness.executor.stream("hello", harness.ctx())
+    first = await stream.__anext__()
+    assert first.delta and not first.done
+    await stream.aclose()  # the caller walks away mid-answer
+    assert harness.records[-1].status == "error" and harness.records[-1].error_class == "GeneratorExit"
+    assert breaker.allow() is True  # the probe slot was given back, not leaked
+
+
+async def test_budget_refusal_does_not_leak_the_half_open_probe(harness) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from focal.execution import BudgetExceededError, CostLimits
+
+    breaker = harness.executor.breakers.get("anthropic:capable")
+    for _ in range(3):
+        breaker.record_failure()
+    breaker._clock = lambda: 10**9
+    harness.executor.cost_limits = CostLimits(per_step_usd=Decimal("0.0000001"))
+    with pytest.raises(BudgetExceededError):
+        await harness.executor.run("hello", harness.ctx())
+    assert breaker.allow() is True
