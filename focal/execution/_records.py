@@ -1,12 +1,69 @@
-"""Build the `LLMCallRecord` of one attempt."""
+"""Build the `LLMCallRecord` of one attempt, priced against the premium tier, and hand it to the sink."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from decimal import Decimal
 
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse
-from focal.routing import ModelInfo
+from focal.logging import get_logger
+from focal.routing import ModelInfo, ModelRegistry, Tier
 from focal.telemetry.records import LLMCallRecord, new_id
+
+log = get_logger("focal.executor")
+
+
+class CallRecorder:
+    """Turns attempts into `LLMCallRecord`s for a sink (e.g. `TelemetryStore.record_call`); never raises."""
+
+    def __init__(self, registry: ModelRegistry, sink: Callable[[LLMCallRecord], None]) -> None:
+        self.registry = registry
+        self.sink = sink
+        self._premium: dict[str, ModelInfo] = {}
+
+    def premium_of(self, model: ModelInfo) -> ModelInfo:
+        """The premium-tier model of the same provider (the savings baseline); the model itself if none."""
+        premium = self._premium.get(model.provider)
+        if premium is None:
+            has = self.registry.has(model.provider, Tier.PREMIUM)
+            premium = self.registry.get(model.provider, Tier.PREMIUM) if has else model
+            self._premium[model.provider] = premium
+        return premium
+
+    def record(
+        self,
+        ctx: ExecutionContext,
+        *,
+        task_type: str | None,
+        source: str,
+        reason: str,
+        model: ModelInfo,
+        attempt: Attempt,
+        response: LLMResponse | None,
+        streamed: bool = False,
+    ) -> None:
+        premium_cost = Decimal(0)
+        if response is not None:
+            usage = response.usage
+            premium_cost = self.registry.estimate_cost(
+                self.premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
+            )
+        try:
+            self.sink(
+                call_record(
+                    ctx,
+                    task_type=task_type,
+                    source=source,
+                    reason=reason,
+                    model=model,
+                    attempt=attempt,
+                    response=response,
+                    premium_cost=premium_cost,
+                    streamed=streamed,
+                )
+            )
+        except Exception as exc:  # telemetry never fails a call
+            log.error("telemetry_record_failed", error=str(exc))
 
 
 def call_record(

@@ -21,17 +21,17 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from focal.execution._limits import CostGuard, Hold
+from focal.execution._outcomes import attempt as outcome
+from focal.execution._outcomes import exhausted_error
 from focal.execution._planning import CallPlan, plan_call
-from focal.execution._records import call_record
+from focal.execution._records import CallRecorder
 from focal.execution.adapter import AgnoExecutor, CallRequest
 from focal.execution.breaker import BreakerState, CircuitBreakers, counts_against_breaker
 from focal.execution.budgets import BudgetManager, CostLimits, LimitAction
 from focal.execution.errors import (
-    AllAttemptsFailedError,
     AuthenticationError,
     BadRequestError,
     BudgetExceededError,
-    CircuitOpenError,
     ConfigurationError,
     ContentFiltered,
     ContextWindowExceeded,
@@ -48,7 +48,6 @@ from focal.logging import bind_context, get_logger
 from focal.routing import (
     ModelInfo,
     ModelResolver,
-    Tier,
 )
 from focal.telemetry.records import CallStatus, LLMCallRecord
 
@@ -96,11 +95,10 @@ class ResilientExecutor:
         self.retry = retry or RetryPolicy()
         self.breakers = breakers or CircuitBreakers()
         self.guard = CostGuard(self.registry, budgets, cost_limits or CostLimits())
-        self.recorder = recorder
+        self._recorder = CallRecorder(self.registry, recorder) if recorder is not None else None
         self.fallback = fallback or FallbackPolicy()
         self.stall_timeout_seconds = stall_timeout_seconds
         self._sleep = sleep
-        self._premium: dict[str, ModelInfo] = {}
 
     # --- public API ------------------------------------------------------------------------
 
@@ -441,18 +439,16 @@ class ResilientExecutor:
         (the provider may bill what it produced), and the attempt is recorded."""
         breaker.release_probe()
         await self.guard.settle(hold, hold.estimate)
-        attempt = Attempt(
-            model_ref=model.ref,
-            provider=model.provider,
-            tier=model.tier.value,
+        attempt = outcome(
+            model,
             hop=hop,
-            attempt_number=number,
+            number=number,
             status=CallStatus.ERROR,
-            error_class=type(exc).__name__,
-            error_message="abandoned by the caller",
             cause=cause,
-            latency_ms=(time.perf_counter() - started) * 1000,
             breaker_state=breaker.state.value,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            error=exc,
+            message="abandoned by the caller",
         )
         state.attempts.append(attempt)
         self._record(state, model, attempt, None)
@@ -478,19 +474,15 @@ class ResilientExecutor:
             breaker.release_probe()
         state.last_error = err
         latency = (time.perf_counter() - started) * 1000
-        attempt = Attempt(
-            model_ref=model.ref,
-            provider=model.provider,
-            tier=model.tier.value,
+        attempt = outcome(
+            model,
             hop=hop,
-            attempt_number=number,
+            number=number,
             status=CallStatus.ERROR,
-            error_class=type(err).__name__,
-            error_message=str(err)[:500],
-            status_code=getattr(err, "status_code", None),
             cause=cause,
-            latency_ms=latency,
             breaker_state=breaker.state.value,
+            latency_ms=latency,
+            error=err,
         )
         state.attempts.append(attempt)
         log.warning(
@@ -517,16 +509,14 @@ class ResilientExecutor:
         streamed: bool = False,
     ) -> LLMResponse:
         breaker.record_success()
-        attempt = Attempt(
-            model_ref=model.ref,
-            provider=model.provider,
-            tier=model.tier.value,
+        attempt = outcome(
+            model,
             hop=hop,
-            attempt_number=number,
+            number=number,
             status=CallStatus.SUCCESS,
             cause=cause,
-            latency_ms=response.latency_ms,
             breaker_state=breaker.state.value,
+            latency_ms=response.latency_ms,
         )
         state.attempts.append(attempt)
         final = response
@@ -561,47 +551,21 @@ class ResilientExecutor:
         *,
         error: BaseException | None = None,
     ) -> None:
-        attempt = Attempt(
-            model_ref=model.ref,
-            provider=model.provider,
-            tier=model.tier.value,
+        attempt = outcome(
+            model,
             hop=hop,
-            attempt_number=0,
+            number=0,
             status=CallStatus.SKIPPED,
-            error_class=type(error).__name__ if error else None,
-            error_message=(str(error)[:500] if error else why),
             cause=why if why != "context_window_too_small" else cause,
             breaker_state=breaker_state.value if breaker_state else None,
+            error=error,
+            message=None if error is not None else why,
         )
         state.attempts.append(attempt)
         self._record(state, model, attempt, None)
 
     def _exhausted(self, state: _CallState) -> ExecutionError:
-        tried = [a for a in state.attempts if a.status != CallStatus.SKIPPED]
-        skipped_budget = [a for a in state.attempts if a.status == CallStatus.SKIPPED and a.error_class]
-        if not tried and skipped_budget and state.budget_error is not None:
-            state.budget_error.attempts = list(state.attempts)  # type: ignore[attr-defined]
-            return state.budget_error
-        if not tried:
-            keys = sorted({f"{a.provider}:{a.tier}" for a in state.attempts})
-            return CircuitOpenError(
-                f"every hop's circuit breaker is open ({', '.join(keys)}); nothing was sent", keys=keys
-            )
-        last = next((a for a in reversed(state.attempts) if a.status == CallStatus.ERROR), None)
-        summary = "; ".join(f"{a.model_ref}#{a.attempt_number}: {a.error_class or a.cause}" for a in state.attempts)
-        detail = f"{last.error_class}: {last.error_message}" if last else "no attempt"
-        return AllAttemptsFailedError(
-            f"every hop failed ({summary}); last: {detail}", attempts=list(state.attempts), last=state.last_error
-        )
-
-    def _premium_of(self, model: ModelInfo) -> ModelInfo:
-        """The premium-tier model of the same provider (the savings baseline); the model itself if none."""
-        premium = self._premium.get(model.provider)
-        if premium is None:
-            has = self.registry.has(model.provider, Tier.PREMIUM)
-            premium = self.registry.get(model.provider, Tier.PREMIUM) if has else model
-            self._premium[model.provider] = premium
-        return premium
+        return exhausted_error(state.attempts, state.last_error, state.budget_error)
 
     def _record(
         self,
@@ -612,26 +576,15 @@ class ResilientExecutor:
         *,
         streamed: bool = False,
     ) -> None:
-        if self.recorder is None:
-            return
-        premium_cost = Decimal(0)
-        if response is not None:
-            usage = response.usage
-            premium_cost = self.registry.estimate_cost(
-                self._premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
+        if self._recorder is not None:
+            plan = state.plan
+            self._recorder.record(
+                state.ctx,
+                task_type=plan.task_type,
+                source=plan.source,
+                reason=plan.reason,
+                model=model,
+                attempt=attempt,
+                response=response,
+                streamed=streamed,
             )
-        record = call_record(
-            state.ctx,
-            task_type=state.plan.task_type,
-            source=state.plan.source,
-            reason=state.plan.reason,
-            model=model,
-            attempt=attempt,
-            response=response,
-            premium_cost=premium_cost,
-            streamed=streamed,
-        )
-        try:
-            self.recorder(record)
-        except Exception as exc:  # telemetry never fails a call
-            log.error("telemetry_record_failed", error=str(exc))
