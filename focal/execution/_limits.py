@@ -27,6 +27,11 @@ class Hold:
     run_estimate: Decimal | None = None
 
     @property
+    def pending(self) -> bool:
+        """Whether anything is held (settling an empty hold is a no-op)."""
+        return self.reservation is not None or self.run_id is not None
+
+    @property
     def estimate(self) -> Decimal:
         """The most this attempt was allowed to cost (0 when nothing was enforced)."""
         if self.reservation is not None:

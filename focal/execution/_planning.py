@@ -11,7 +11,9 @@ from focal.execution.types import ExecutionContext
 from focal.providers import CallParams
 from focal.routing import ModelInfo, ModelResolver, PipelineStep, default_fallback_chain, get_tier_for_task
 
-__all__ = ["CallPlan", "plan_call"]
+__all__ = ["CallPlan", "PlanCache", "plan_call"]
+
+_MAX_CACHED_PLANS = 50_000
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -76,3 +78,35 @@ async def plan_call(resolver: ModelResolver, fallback: FallbackPolicy, ctx: Exec
         params = replace(params, timeout_seconds=ctx.timeout_seconds)
     hops = fallback.hops(model, chain)
     return CallPlan(hops=hops, source=source, reason=reason, task_type=task, params=params)
+
+
+class PlanCache:
+    """Plans cached per cached `Resolution` object (a changed override yields a new one, so a stale plan
+    is never served); contexts with hints, a timeout or a task outside the pipeline are planned afresh.
+    Each call gets its own copy of the hops list."""
+
+    def __init__(self, resolver: ModelResolver, fallback: FallbackPolicy) -> None:
+        self.resolver = resolver
+        self.fallback = fallback
+        self._plans: dict[int, tuple[object, CallPlan]] = {}
+
+    async def plan(self, ctx: ExecutionContext) -> CallPlan:
+        if (
+            ctx.tier_hint
+            or ctx.provider_hint
+            or ctx.timeout_seconds is not None
+            or ctx.step_name not in PipelineStep._value2member_map_
+        ):
+            return await plan_call(self.resolver, self.fallback, ctx)
+        try:
+            resolution = await self.resolver.aresolve(ctx.tenant_id, ctx.agent_id, ctx.step_name)
+        except (NotFoundError, ConfigError) as exc:
+            raise ConfigurationError(str(exc)) from exc
+        cached = self._plans.get(id(resolution))
+        if cached is None or cached[0] is not resolution:
+            cached = (resolution, await plan_call(self.resolver, self.fallback, ctx))
+            self._plans[id(resolution)] = cached
+            while len(self._plans) > _MAX_CACHED_PLANS:
+                self._plans.pop(next(iter(self._plans)))
+        t = cached[1]
+        return CallPlan(hops=list(t.hops), source=t.source, reason=t.reason, task_type=t.task_type, params=t.params)

@@ -23,7 +23,7 @@ from pydantic import BaseModel
 from focal.execution._limits import CostGuard, Hold
 from focal.execution._outcomes import attempt as outcome
 from focal.execution._outcomes import exhausted_error
-from focal.execution._planning import CallPlan, plan_call
+from focal.execution._planning import CallPlan, PlanCache
 from focal.execution._records import CallRecorder
 from focal.execution.adapter import AgnoExecutor, CallRequest
 from focal.execution.breaker import BreakerState, CircuitBreakers, counts_against_breaker
@@ -45,10 +45,7 @@ from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
 from focal.logging import bind_context, get_logger
-from focal.routing import (
-    ModelInfo,
-    ModelResolver,
-)
+from focal.routing import ModelInfo, ModelResolver
 from focal.telemetry.records import CallStatus, LLMCallRecord
 
 __all__ = ["CallPlan", "ResilientExecutor"]
@@ -94,9 +91,9 @@ class ResilientExecutor:
         self.registry = resolver.registry
         self.retry = retry or RetryPolicy()
         self.breakers = breakers or CircuitBreakers()
+        self.fallback = fallback or FallbackPolicy()  # also builds the plan cache
         self.guard = CostGuard(self.registry, budgets, cost_limits or CostLimits())
         self._recorder = CallRecorder(self.registry, recorder) if recorder is not None else None
-        self.fallback = fallback or FallbackPolicy()
         self.stall_timeout_seconds = stall_timeout_seconds
         self._sleep = sleep
 
@@ -169,6 +166,16 @@ class ResilientExecutor:
                 async for chunk in chunks:
                     yield chunk
 
+    @property
+    def fallback(self) -> FallbackPolicy:
+        """The fallback policy (assignable; cached plans are dropped)."""
+        return self._fallback
+
+    @fallback.setter
+    def fallback(self, policy: FallbackPolicy) -> None:
+        self._fallback = policy
+        self._plans = PlanCache(self.resolver, policy)
+
     def end_run(self, run_id: str) -> Decimal:
         """Forget a run's spend tracking; returns what it spent."""
         return self.guard.end_run(run_id)
@@ -181,11 +188,6 @@ class ResilientExecutor:
     @cost_limits.setter
     def cost_limits(self, limits: CostLimits) -> None:
         self.guard.limits = limits
-
-    @property
-    def budgets(self) -> BudgetManager | None:
-        """Tenant budgets, if enforced."""
-        return self.guard.budgets
 
     # --- planning --------------------------------------------------------------------------
 
@@ -214,7 +216,7 @@ class ResilientExecutor:
 
     async def plan(self, ctx: ExecutionContext) -> CallPlan:
         """Resolve the hops for a context (tenant override > catalog > task default; then hints)."""
-        return await plan_call(self.resolver, self.fallback, ctx)
+        return await self._plans.plan(ctx)
 
     # --- the hop / attempt loop -----------------------------------------------------------
 
@@ -250,13 +252,15 @@ class ResilientExecutor:
         try:
             response = await self.caller.call(req)
         except (ProviderError, StructuredOutputError) as err:
-            await self.guard.settle(hold, Decimal(0))
+            if hold.pending:
+                await self.guard.settle(hold, Decimal(0))
             self._failed(state, model, hop, number, cause, err, breaker, started)
             return None
         except BaseException as exc:  # cancelled: the request may have been billed
             await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
             raise
-        await self.guard.settle(hold, response.cost)
+        if hold.pending:
+            await self.guard.settle(hold, response.cost)
         return self._succeeded(state, model, hop, number, cause, response, breaker)
 
     async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
@@ -290,7 +294,8 @@ class ResilientExecutor:
                     sent_any = True
                     yield chunk
         except ProviderError as err:
-            await self.guard.settle(hold, Decimal(0))
+            if hold.pending:
+                await self.guard.settle(hold, Decimal(0))
             self._failed(state, model, hop, number, cause, err, breaker, started)
             if sent_any:
                 # the caller already has part of the answer: never pass it off as complete
@@ -308,7 +313,8 @@ class ResilientExecutor:
             await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
             raise
         assert final is not None
-        await self.guard.settle(hold, final.cost)
+        if hold.pending:
+            await self.guard.settle(hold, final.cost)
         yield StreamChunk(
             done=True, response=self._succeeded(state, model, hop, number, cause, final, breaker, streamed=True)
         )
@@ -390,6 +396,8 @@ class ResilientExecutor:
         self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
     ) -> Hold | None:
         """Hold this attempt's estimated cost. None: refused (a skipped attempt was recorded)."""
+        if not self.guard.active:
+            return Hold()  # nothing enforced: no estimate, no await
         max_tokens = state.plan.params.max_tokens or min(model.max_output_tokens, _DEFAULT_MAX_OUTPUT)
         try:
             return await self.guard.admit(state.ctx, model, state.messages, state.instructions, max_tokens)
