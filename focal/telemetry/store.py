@@ -99,7 +99,7 @@ class TelemetryStore:
                 self._spill([record])
                 return
             self._buffer.append(record)
-            if self._task is None:
+            if self._task is None or self._task.done():  # first record, or the writer's loop has ended
                 self._start()
             elif self._wake is not None and len(self._buffer) >= self._batch_size:
                 self._wake.set()

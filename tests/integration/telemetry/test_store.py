@@ -160,3 +160,28 @@ async def test_database_outage_spills_and_replays_with_zero_loss(database_url: s
     assert ids == {r.call_id for r in before + during + after}  # every record exactly once
     assert store.records_replayed == 45
     assert list(tmp_path.glob("telemetry-spill*")) == []
+
+
+def test_store_survives_its_event_loop_ending(tmp_path: Path) -> None:
+    """Records made from one event loop, then from another (a SyncExecutor's private loop ends)."""
+    url = f"sqlite:///{tmp_path / 'loops.db'}"
+    upgrade(url)
+
+    async def first(store: TelemetryStore) -> None:
+        store.record_call(call(1))
+        await store.flush()
+
+    engine = make_async_engine(url)
+    store = TelemetryStore(engine, spill_dir=tmp_path)
+    asyncio.run(first(store))
+
+    async def second() -> int:
+        engine2 = make_async_engine(url)
+        store._engine = engine2  # a fresh pool for the new loop, as a new process would have
+        store.record_call(call(2))
+        await store.aclose()
+        n = await count(engine2, LLMCallRow)
+        await engine2.dispose()
+        return n
+
+    assert asyncio.run(second()) == 2
