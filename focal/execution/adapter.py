@@ -285,6 +285,8 @@ class AgnoExecutor:
                         agno_input, stream=True, yield_run_output=True, session_id=req.ctx.session_id
                     ):
                         await queue.put(("item", item))
+                except asyncio.CancelledError:
+                    raise  # the consumer is gone
                 except BaseException as exc:  # forwarded to the consumer
                     await queue.put(("raise", exc))
                     return
@@ -298,11 +300,17 @@ class AgnoExecutor:
             while True:
                 wait = timeout if not parts else stall
                 remaining = req.ctx.remaining()
-                if remaining is not None:
-                    wait = min(wait, max(remaining, 0.0))
+                deadline_binds = remaining is not None and remaining < wait
+                if deadline_binds:
+                    wait = max(remaining, 0.0)  # type: ignore[type-var]
                 try:
                     kind, item = await asyncio.wait_for(queue.get(), wait)
                 except TimeoutError:
+                    if deadline_binds:
+                        late = DeadlineExceededError(
+                            "the turn deadline passed while streaming", provider=req.model.provider, model=req.model.id
+                        )
+                        raise self._after_tokens(late, parts) from None
                     raise self._stream_fault(req, parts, "stalled" if parts else "no first token", wait) from None
                 if kind == "raise":
                     exc = item

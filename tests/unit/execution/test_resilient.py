@@ -27,6 +27,7 @@ from focal.execution import (
     StreamInterruptedError,
     StructuredOutputError,
 )
+from focal.execution.testing import FakeModels
 
 SONNET = "anthropic/claude-sonnet-5"  # support.generation's model
 GPT4O = "openai/gpt-4o"  # its first fallback
@@ -335,3 +336,15 @@ async def test_budget_refusal_does_not_leak_the_half_open_probe(harness) -> None
     with pytest.raises(BudgetExceededError):
         await harness.executor.run("hello", harness.ctx())
     assert breaker.allow() is True
+
+
+async def test_stream_deadline_is_a_typed_error(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.delay = 0.0
+    harness.fakes.models.clear()
+    slow = FakeModels(default="late answer", delay=0.5)
+    harness.executor.caller._factory = slow.factory  # type: ignore[attr-defined]
+    harness.executor.caller._templates.clear()  # type: ignore[attr-defined]
+    ctx = harness.ctx().with_deadline_in(0.1)
+    with pytest.raises(DeadlineExceededError):
+        async for _ in harness.executor.stream("hello", ctx):
+            pass
