@@ -27,6 +27,8 @@ class ProviderHooks:
     """raw non-stream response -> (finish_reason, request_id)"""
     chunk_info: Callable[[Any], tuple[str | None, bool]]
     """raw stream chunk -> (finish_reason or None, is_terminal: the stream's own end marker)"""
+    request_id_header: str | None = None
+    """The response header carrying the provider's request id (a streamed response has it only there)."""
 
 
 @dataclass(slots=True)
@@ -104,6 +106,13 @@ class ObservingMixin:
             if terminal:
                 obs.stream_terminated = True
 
+    def get_async_client(self) -> Any:
+        client = super().get_async_client()  # type: ignore[misc]
+        hooks = type(self).focal_hooks
+        if hooks is not None and hooks.request_id_header:
+            watch_request_ids(client, hooks.request_id_header)
+        return client
+
     # Agno parses the SDK's raw response / chunks inside invoke*: observe them there.
     def _parse_provider_response(self, response: Any, *args: Any, **kwargs: Any) -> Any:
         self._focal_response(response)
@@ -156,3 +165,37 @@ class ObservingMixin:
         except Exception as exc:
             self._focal_error(exc)
             raise
+
+
+def watch_request_ids(sdk_client: Any, header: str) -> None:
+    """Report each HTTP response's `header` (the provider's request id) to the current `CallObservation`.
+
+    Agno only hands the parsed body (non-stream) or the chunks (stream) to Focal's hooks; a streamed
+    response's request id lives only in its headers. This adds an httpx response hook to the async SDK
+    client's own HTTP client (`_client`, present in the openai, anthropic and ollama clients);
+    idempotent, and a no-op if the client has no such attribute.
+    """
+    http: Any = getattr(sdk_client, "_client", None)
+    hooks = getattr(http, "event_hooks", None)
+    if not isinstance(hooks, dict):
+        return
+    hook = _REQUEST_ID_HOOKS.get(header)
+    if hook is None:
+        hook = _REQUEST_ID_HOOKS[header] = _request_id_hook(header)
+    response_hooks = hooks.get("response", [])
+    if hook not in response_hooks:
+        http.event_hooks = {**hooks, "response": [*response_hooks, hook]}
+
+
+def _request_id_hook(header: str) -> Callable[[Any], Any]:
+    async def record(response: Any) -> None:
+        obs = _current.get()
+        if obs is not None:
+            rid = response.headers.get(header)
+            if rid:
+                obs.request_id = rid
+
+    return record
+
+
+_REQUEST_ID_HOOKS: dict[str, Callable[[Any], Any]] = {}

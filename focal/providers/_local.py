@@ -1,23 +1,34 @@
-"""The local llama.cpp OpenAI-compatible server via Agno's `LlamaCpp`."""
+"""The local llama.cpp OpenAI-compatible server via Agno's `LlamaCpp` (the OpenAI SDK underneath).
+
+Same wire format and raw objects as `_openai` (ChatCompletion / ChatCompletionChunk), so the same hooks
+and error mapping apply. llama.cpp sends no request id header.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from agno.models.llama_cpp import LlamaCpp
 
-from focal.providers import _openai as openai_hooks
-from focal.providers._capture import ObservingMixin
+from focal.providers import _openai
+from focal.providers._capture import ObservingMixin, ProviderHooks
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
+
+if TYPE_CHECKING:
+    from focal.execution.errors import ProviderError
+
+__all__ = ["HOOKS", "FocalLlamaCpp", "build", "map_error"]
+
+HOOKS = _openai.HOOKS
 
 
 @dataclass
 class FocalLlamaCpp(ObservingMixin, LlamaCpp):
     """`LlamaCpp` observed by Focal (errors, finish reason, stream end)."""
 
-    focal_hooks: ClassVar[Any] = None
+    focal_hooks: ClassVar[ProviderHooks | None] = HOOKS
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
@@ -33,12 +44,6 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
     )
 
 
-HOOKS = openai_hooks.HOOKS
-
-
-def map_error(exc: BaseException, model: ModelInfo) -> Any:
-    """The llama.cpp server speaks OpenAI's protocol through the OpenAI SDK."""
-    return openai_hooks.map_error(exc, model)
-
-
-FocalLlamaCpp.focal_hooks = HOOKS
+def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
+    """The llama.cpp server speaks OpenAI's protocol through the OpenAI SDK: OpenAI's mapping."""
+    return _openai.map_error(exc, model)

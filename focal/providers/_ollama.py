@@ -1,10 +1,17 @@
-"""Ollama via Agno's `Ollama` (reached by `host`; has no SDK retries)."""
+"""Ollama via Agno's `Ollama` (reached by `host`; has no SDK retries).
+
+Raw objects Agno hands to Focal's hooks: `ainvoke` parses the `ollama.ChatResponse` of a non-streamed
+chat; `ainvoke_stream` parses each streamed `ChatResponse`. The stream's end marker is the object with
+`done: true` (it carries `done_reason`, `prompt_eval_count`, `eval_count`). Ollama sends no request id.
+The client ends the iteration silently when the body ends without the `done` object.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
+import ollama
 from agno.models.ollama import Ollama
 
 from focal.providers._capture import ObservingMixin, ProviderHooks
@@ -12,12 +19,34 @@ from focal.providers._errors import classify
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
 
+if TYPE_CHECKING:
+    from focal.execution.errors import ProviderError
+
+__all__ = ["HOOKS", "FocalOllama", "build", "map_error"]
+
+
+def _get(raw: Any, key: str) -> Any:
+    return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
+
+def _response_info(raw: Any) -> tuple[str | None, str | None]:
+    """ChatResponse -> (done_reason, None)."""
+    return _get(raw, "done_reason"), None
+
+
+def _chunk_info(raw: Any) -> tuple[str | None, bool]:
+    """Streamed ChatResponse -> (done_reason, terminal: `done` is true)."""
+    return _get(raw, "done_reason"), bool(_get(raw, "done"))
+
+
+HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info)
+
 
 @dataclass
 class FocalOllama(ObservingMixin, Ollama):
     """`Ollama` observed by Focal (errors, finish reason, stream end)."""
 
-    focal_hooks: ClassVar[Any] = None
+    focal_hooks: ClassVar[ProviderHooks | None] = HOOKS
 
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
@@ -36,24 +65,17 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
     )
 
 
-def _get(raw: Any, key: str) -> Any:
-    return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
+    """Ollama errors -> Focal's typed errors (see `focal.providers._errors.classify`).
 
-
-def _response_info(raw: Any) -> tuple[str | None, str | None]:
-    return _get(raw, "done_reason"), None
-
-
-def _chunk_info(raw: Any) -> tuple[str | None, bool]:
-    return _get(raw, "done_reason"), bool(_get(raw, "done"))  # `done: true` ends the stream
-
-
-HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info)
-
-
-def map_error(exc: BaseException, model: ModelInfo) -> Any:
-    """Ollama errors (not wrapped by Agno: `ollama.ResponseError`, httpx errors) → Focal's typed errors."""
-    return classify(exc, model, connection_types=(ConnectionError,))
-
-
-FocalOllama.focal_hooks = HOOKS
+    Agno does not wrap them: `ollama.ResponseError` (`status_code` = the HTTP status; -1 for an error
+    object inside a stream; the `HTTPStatusError` with the response headers is its `__context__`),
+    builtin `ConnectionError` for a refused connection, raw `httpx` errors otherwise (reset, timeout,
+    a body cut mid-stream), `json.JSONDecodeError` for a malformed line.
+    """
+    return classify(
+        exc,
+        model,
+        connection_types=(ConnectionError,),
+        sdk_error_types=(ollama.ResponseError,),
+    )
