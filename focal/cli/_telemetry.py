@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -62,6 +63,21 @@ def _run(fn: Callable[[TelemetryAnalytics], Any]) -> Any:
         return fn(TelemetryAnalytics(engine))
 
 
+@contextmanager
+def _writing(file: Path) -> Iterator[None]:
+    """A file that cannot be written is one error line, not a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise fail(f"cannot write {file}: {exc.strerror or exc}") from None
+
+
+def _flat(record: dict[str, Any]) -> dict[str, Any]:
+    """`--json` rows are flat: the free-form `metadata` dict becomes a compact JSON string."""
+    meta = record.get("metadata")
+    return record | {"metadata": json.dumps(meta, sort_keys=True, default=str) if meta else None}
+
+
 @app.command("calls")
 @handle_errors
 def calls_cmd(
@@ -74,7 +90,11 @@ def calls_cmd(
     records = _run(lambda a: a.calls(tenant=tenant, since=parse_since(since), limit=limit))
     if as_json:
         print_json(
-            [r.to_json_dict() | {"cost_usd": r.cost_usd, "premium_cost_usd": r.premium_cost_usd} for r in records]
+            [
+                _flat(r.to_json_dict())
+                | {"cost_usd": r.cost_usd, "premium_cost_usd": r.premium_cost_usd, "savings_usd": r.savings_usd}
+                for r in records
+            ]
         )
         return
     print_table(
@@ -113,7 +133,7 @@ def runs_cmd(
     if as_json:
         print_json(
             [
-                r.to_json_dict()
+                _flat(r.to_json_dict())
                 | {"cost_usd": r.cost_usd, "premium_cost_usd": r.premium_cost_usd, "savings_usd": r.savings_usd}
                 for r in records
             ]
@@ -265,7 +285,7 @@ def export_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export calls and runs as JSON lines."""
-    with _engine() as engine:
+    with _engine() as engine, _writing(file):
         counts = export_jsonl(engine, file, tenant=tenant, since=parse_since(since))
     if as_json:
         print_json([{"file": str(file), **counts}])
@@ -282,7 +302,8 @@ def report_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a self-contained HTML page with charts (cost over time by tier, provider mix, fallback causes)."""
-    path = _run(lambda a: write_report(file, a, tenant=tenant, since=parse_since(since)))
+    with _writing(file):
+        path = _run(lambda a: write_report(file, a, tenant=tenant, since=parse_since(since)))
     if as_json:
         print_json([{"file": str(path)}])
     else:

@@ -45,6 +45,14 @@ def _percentile(values: list[float], q: float) -> float | None:
     return ordered[rank]
 
 
+_NONE_LABEL = "(none)"
+
+
+def _label(key: str | None) -> str:
+    """A group's name: a missing value (NULL in `llm_calls`, "" in the aggregates) is "(none)"."""
+    return key if key else _NONE_LABEL
+
+
 @dataclass(frozen=True, slots=True)
 class _Filter:
     tenant: str | None
@@ -135,7 +143,7 @@ class TelemetryAnalytics:
         with self._engine.connect() as conn:
             for stmt in (raw, agg):
                 for key, calls, inp, out, cached, cost, premium in conn.execute(stmt):
-                    t = totals[key if key is not None else "(none)"]
+                    t = totals[_label(key)]
                     t["calls"] += int(calls or 0)
                     t["input_tokens"] += int(inp or 0)
                     t["output_tokens"] += int(out or 0)
@@ -187,9 +195,9 @@ class TelemetryAnalytics:
         )
         with self._engine.connect() as conn:
             for created, key, cost in conn.execute(stmt):
-                totals[(created.astimezone(dt.UTC).date().isoformat(), key)] += int(cost or 0)
+                totals[(created.astimezone(dt.UTC).date().isoformat(), _label(key))] += int(cost or 0)
             for day, key, cost in conn.execute(agg):
-                totals[(day, key)] += int(cost or 0)
+                totals[(day, _label(key))] += int(cost or 0)
         return [{"day": day, by: key, "cost_usd": from_nusd(cost)} for (day, key), cost in sorted(totals.items())]
 
     # --- behaviour --------------------------------------------------------------------------
@@ -238,16 +246,20 @@ class TelemetryAnalytics:
         return rows
 
     def fallback_stats(self, *, tenant: str | None = None, since: dt.datetime | None = None) -> list[dict[str, Any]]:
-        """Per step: answered calls, how many were answered by a fallback hop, the rate, and the causes."""
+        """Per step: attempts (`calls`), answered calls, how many a fallback hop answered, the rate
+        (`by_fallback / answered`) and the causes (why each answering fallback hop was reached)."""
         stmt = self._where(
             select(LLMCallRow.step_name, LLMCallRow.status, LLMCallRow.fallback_hop, LLMCallRow.fallback_cause),
             LLMCallRow,
             _Filter(tenant, since),
         )
-        steps: dict[str, dict[str, Any]] = defaultdict(lambda: {"answered": 0, "by_fallback": 0, "causes": Counter()})
+        steps: dict[str, dict[str, Any]] = defaultdict(
+            lambda: {"calls": 0, "answered": 0, "by_fallback": 0, "causes": Counter()}
+        )
         with self._engine.connect() as conn:
             for step, status, hop, cause in conn.execute(stmt):
                 s = steps[step]
+                s["calls"] += 1
                 if status == CallStatus.SUCCESS:
                     s["answered"] += 1
                     if hop:
@@ -256,6 +268,7 @@ class TelemetryAnalytics:
         return [
             {
                 "step": step,
+                "calls": s["calls"],
                 "answered": s["answered"],
                 "by_fallback": s["by_fallback"],
                 "fallback_rate": round(s["by_fallback"] / s["answered"], 4) if s["answered"] else 0.0,

@@ -34,11 +34,19 @@ _SUMS = (
 def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | None = None) -> list[dict[str, Any]]:
     """Rows older than `days` per table; with `apply`, fold calls into daily aggregates and delete them.
 
-    Folding and deleting happen in one transaction, so a purge is all-or-nothing and totals in
-    `TelemetryAnalytics.cost_by` stay the same afterwards.
+    The fold sums exactly the rows the `DELETE ... RETURNING` removed, in the same transaction: a
+    purge is all-or-nothing, a row that arrives meanwhile (a replayed spill) is either folded or
+    kept, never lost, and totals in `TelemetryAnalytics.cost_by` / `savings_vs_premium` stay the
+    same afterwards. Folding adds to existing aggregate rows, so purging again later is safe.
+
+    Args:
+        engine: Focal's database (migrated).
+        days: keep rows from the last `days` days (at least 1).
+        apply: delete (default: only count).
+        now: the reference time (tests).
 
     Returns:
-        One row per table: table, cutoff, rows older than it, and whether they were purged.
+        One row per table: table, cutoff, rows older than it (purged ones when `apply`), and `purged`.
 
     Raises:
         ValueError: `days` below 1.
@@ -47,42 +55,46 @@ def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | 
         raise ValueError("retention days must be at least 1")
     cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
     with engine.begin() as conn:
-        old_calls = conn.execute(
-            select(func.count()).select_from(LLMCallRow).where(LLMCallRow.created_at < cutoff)
-        ).scalar_one()
-        old_runs = conn.execute(
-            select(func.count()).select_from(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)
-        ).scalar_one()
         if apply:
-            _fold(conn, cutoff)
-            conn.execute(delete(LLMCallRow).where(LLMCallRow.created_at < cutoff))
-            conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff))
+            deleted = conn.execute(
+                delete(LLMCallRow)
+                .where(LLMCallRow.created_at < cutoff)
+                .returning(*(LLMCallRow.__table__.c[c] for c in _RETURNED))
+            )
+            old_calls = _fold(conn, deleted)
+            old_runs = conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)).rowcount
+        else:
+            old_calls = conn.execute(
+                select(func.count()).select_from(LLMCallRow).where(LLMCallRow.created_at < cutoff)
+            ).scalar_one()
+            old_runs = conn.execute(
+                select(func.count()).select_from(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)
+            ).scalar_one()
     return [
         {"table": "llm_calls", "cutoff": cutoff, "rows": old_calls, "purged": apply},
         {"table": "workflow_runs", "cutoff": cutoff, "rows": old_runs, "purged": apply},
     ]
 
 
-def _fold(conn: Any, cutoff: dt.datetime) -> None:
+_TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_nusd", "premium_cost_nusd")
+_RETURNED = ("created_at", *_DIMS, *_TOKENS, "latency_ms", "fallback_hop")
+
+
+def _fold(conn: Any, rows: Any) -> int:
+    """Add `rows` (deleted call rows) to the daily aggregates; returns how many were folded."""
     totals: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMS, 0))
-    rows = conn.execute(select(LLMCallRow).where(LLMCallRow.created_at < cutoff)).yield_per(5000)
+    folded = 0
     for row in rows:
         m = row._mapping
         day = m["created_at"].astimezone(dt.UTC).date().isoformat()
         key = (day, *(m[d] if m[d] is not None else "" for d in _DIMS))
         t = totals[key]
         t["calls"] += 1
-        for column in (
-            "input_tokens",
-            "output_tokens",
-            "cached_input_tokens",
-            "reasoning_tokens",
-            "cost_nusd",
-            "premium_cost_nusd",
-        ):
+        for column in _TOKENS:
             t[column] += m[column] or 0
         t["latency_ms_sum"] += m["latency_ms"] or 0.0
         t["fallback_calls"] += 1 if m["fallback_hop"] else 0
+        folded += 1
     insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     table = TelemetryDailyAggregate.__table__
     for key, sums in totals.items():
@@ -93,6 +105,7 @@ def _fold(conn: Any, cutoff: dt.datetime) -> None:
             set_={c: table.c[c] + stmt.excluded[c] for c in _SUMS},
         )
         conn.execute(stmt)
+    return folded
 
 
 def export_jsonl(

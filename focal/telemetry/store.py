@@ -3,9 +3,18 @@
 - `record_call` / `record_run` are synchronous and O(1): they append to an in-memory buffer and
   wake the writer task. They never raise and never wait on the database.
 - The writer inserts in batches (one transaction per batch; duplicates ignored, runs upserted).
-- If the database fails, the batch is appended to a JSONL spill file; the spill is replayed (idempotently)
-  once the database answers again, on the next start, and on `aclose()`.
+  A run's row only moves forward: an older state of a run (e.g. its `running` record replayed from
+  the spill after its final record was written) never overwrites a newer one.
+- If the database fails, the batch is appended to a JSONL spill file; the spill is replayed (idempotently,
+  in batches, without loading the file into memory) once the database answers again, on the next
+  start, and on `aclose()`.
 - If the buffer is full (`max_buffer`), records go straight to the spill file rather than being dropped.
+  If the spill file cannot be written either, a failed batch stays in memory and is retried.
+- A record the database refuses for its content (a value too long for its column, a missing
+  required value: `DataError` / `IntegrityError`), or one that cannot be encoded, is not an outage:
+  the batch is retried record by record, and the refused records are appended, with the error, to
+  `telemetry-rejected.jsonl` (kept for a human, never replayed) so one bad record cannot hold back
+  the others.
 - `await flush()` returns once everything recorded so far is in the database or spilled;
   `await aclose()` flushes, replays what it can and stops. Nothing recorded is lost.
 """
@@ -20,13 +29,14 @@ import operator
 import os
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from focal.logging import get_logger
@@ -39,6 +49,8 @@ __all__ = ["TelemetryStore"]
 log = get_logger("focal.telemetry")
 
 SPILL_FILE = "telemetry-spill.jsonl"
+REJECTED_FILE = "telemetry-rejected.jsonl"
+_Record = LLMCallRecord | WorkflowRunRecord
 
 
 class TelemetryStore:
@@ -68,6 +80,7 @@ class TelemetryStore:
         self._call_sql, self._call_params = _driver_insert(engine.dialect.name)
         self.spill_dir = Path(spill_dir)
         self.spill_path = self.spill_dir / SPILL_FILE
+        self.rejected_path = self.spill_dir / REJECTED_FILE
         self._batch_size = batch_size
         self._flush_interval = flush_interval
         self._max_buffer = max_buffer
@@ -82,6 +95,7 @@ class TelemetryStore:
         self.records_written = 0
         self.records_spilled = 0
         self.records_replayed = 0
+        self.records_rejected = 0
 
     # --- recording (hot path) ---------------------------------------------------------------
 
@@ -139,37 +153,100 @@ class TelemetryStore:
             while self._buffer:
                 batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
                 try:
-                    await self._insert_records(batch)
-                    self.records_written += len(batch)
+                    self.records_written += await self._insert_or_reject(batch)
                     if not self._db_ok:
                         log.info("telemetry_database_back")
                     self._db_ok = True
                 except Exception as exc:
                     if self._db_ok:
-                        log.error(
-                            "telemetry_database_unavailable", error=str(exc).splitlines()[0], spill=str(self.spill_path)
-                        )
+                        log.error("telemetry_database_unavailable", error=_first_line(exc), spill=str(self.spill_path))
                     self._db_ok = False
-                    self._spill(batch)
+                    try:
+                        self._spill(batch)
+                    except Exception as spill_exc:  # disk failing too: keep the batch, try again later
+                        self._buffer.extendleft(reversed(batch))
+                        log.error("telemetry_spill_failed", error=_first_line(spill_exc), records=len(batch))
+                        return
+                except BaseException:  # cancelled mid-insert (the loop is ending): keep the batch
+                    self._buffer.extendleft(reversed(batch))
+                    raise
 
-    async def _insert_records(self, records: Iterable[LLMCallRecord | WorkflowRunRecord]) -> None:
+    async def _insert_or_reject(self, records: list[_Record]) -> int:
+        """Insert a batch; if the database refuses its content, insert record by record and set the
+        refused ones aside in the rejected file. Returns how many were accepted.
+
+        Raises:
+            Exception: anything else (the database is unreachable, a table is missing, ...): the caller spills.
+        """
+        try:
+            await self._insert_records(records)
+            return len(records)
+        except Exception as exc:
+            if not _refused(exc):
+                raise
+            if len(records) == 1:
+                self._reject(records[0], exc)
+                return 0
+        accepted = 0
+        for record in records:
+            try:
+                await self._insert_records([record])
+                accepted += 1
+            except Exception as exc:
+                if not _refused(exc):
+                    raise
+                self._reject(record, exc)
+        return accepted
+
+    def _reject(self, record: _Record, exc: BaseException) -> None:
+        kind = "call" if isinstance(record, LLMCallRecord) else "run"
+        self._write_rejected({"type": kind, "error": _first_line(exc), "record": record.to_json_dict()})
+
+    def _reject_line(self, line: str, error: str) -> None:
+        self._write_rejected({"type": "unreadable", "error": error, "line": line})
+
+    def _write_rejected(self, item: dict[str, Any]) -> None:
+        line = json.dumps(item, default=str)
+        try:
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            with self.rejected_path.open("a", encoding="utf-8") as fh:
+                fh.write(line + "\n")
+        except OSError as write_exc:
+            log.error("telemetry_reject_write_failed", error=str(write_exc), record=line)
+        self.records_rejected += 1
+        log.error("telemetry_record_rejected", error=item["error"], file=str(self.rejected_path))
+
+    async def _insert_records(self, records: Iterable[_Record]) -> None:
         calls: list[tuple[Any, ...]] = []
         runs: dict[str, dict[str, Any]] = {}
-        for record in records:
-            if isinstance(record, LLMCallRecord):
-                calls.append(self._call_params(record))
-            else:
-                runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
+        try:
+            for record in records:
+                if isinstance(record, LLMCallRecord):
+                    calls.append(self._call_params(record))
+                else:
+                    runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
+        except Exception as exc:  # a malformed record (wrong types): not a database problem
+            raise _Unencodable(f"{type(exc).__name__}: {exc}") from exc
         async with self._engine.begin() as conn:
             if calls:
                 # the hot path: one driver-level executemany, no per-row SQL compilation
                 await conn.exec_driver_sql(self._call_sql, calls)
             if runs:
-                stmt = self._insert(WorkflowRunRow)
-                updatable = {c: getattr(stmt.excluded, c) for c in next(iter(runs.values())) if c != "run_id"}
-                await conn.execute(
-                    stmt.on_conflict_do_update(index_elements=["run_id"], set_=updatable), list(runs.values())
-                )
+                await conn.execute(self._run_upsert(), list(runs.values()))
+
+    def _run_upsert(self) -> Any:
+        """INSERT a run, or update its row unless the stored state is newer than the incoming one.
+
+        A stored run that has ended is final; otherwise the incoming state wins if it has ended or has
+        folded in at least as many calls. Replays (which may arrive out of order) are thus harmless.
+        """
+        table = WorkflowRunRow.__table__
+        stmt = self._insert(table)
+        newer = table.c.ended_at.is_(None) & (
+            stmt.excluded.ended_at.is_not(None) | (stmt.excluded.call_count >= table.c.call_count)
+        )
+        updatable = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "run_id"}
+        return stmt.on_conflict_do_update(index_elements=["run_id"], set_=updatable, where=newer)
 
     # --- spill and replay ------------------------------------------------------------------
 
@@ -215,21 +292,34 @@ class TelemetryStore:
                     path.rename(target)
                 except FileNotFoundError:
                     continue
-            records = list(_read_spill(target))
             try:
-                for start in range(0, len(records), self._batch_size):
-                    await self._insert_records(records[start : start + self._batch_size])
+                count = await self._replay_file(target)
             except Exception as exc:
                 self._db_ok = False
-                log.warning("telemetry_replay_failed", error=str(exc).splitlines()[0], file=str(target))
+                log.warning("telemetry_replay_failed", error=_first_line(exc), file=str(target))
                 return replayed
             target.unlink(missing_ok=True)
-            replayed += len(records)
-            self.records_replayed += len(records)
+            replayed += count
+            self.records_replayed += count
             self._db_ok = True
         if replayed:
             log.info("telemetry_replayed", records=replayed)
         return replayed
+
+    async def _replay_file(self, path: Path) -> int:
+        """Insert one spill file's records batch by batch (the whole file is never held in memory)."""
+        count = 0
+        batch: list[LLMCallRecord | WorkflowRunRecord] = []
+        # closing(): the file is closed even if an insert fails midway
+        with contextlib.closing(_read_spill(path, self._reject_line)) as records:
+            for record in records:
+                batch.append(record)
+                if len(batch) >= self._batch_size:
+                    count += await self._insert_or_reject(batch)
+                    batch = []
+        if batch:
+            count += await self._insert_or_reject(batch)
+        return count
 
     # --- lifecycle -------------------------------------------------------------------------
 
@@ -264,6 +354,24 @@ class TelemetryStore:
     def pending(self) -> int:
         """Records waiting in memory."""
         return len(self._buffer)
+
+
+class _Unencodable(Exception):
+    """A record could not be turned into a row (e.g. a field of the wrong type)."""
+
+
+def _refused(exc: BaseException) -> bool:
+    """Whether an insert failed because of the records' content (retrying cannot help), rather than
+    because the database is unavailable."""
+    if isinstance(exc, DataError | IntegrityError | _Unencodable):
+        return True
+    # a StatementError that is not a driver error failed while binding parameters (type processing)
+    return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UtcDateTime reads it)
@@ -318,7 +426,9 @@ def _driver_insert(dialect: str) -> tuple[str, Any]:
     return sql, params
 
 
-def _read_spill(path: Path) -> Iterable[LLMCallRecord | WorkflowRunRecord]:
+def _read_spill(path: Path, reject: Callable[[str, str], None]) -> Iterator[_Record]:
+    """Records of a spill file; a line that cannot be read back (torn by a crash, or not a record)
+    goes to `reject(line, error)` instead of stopping the replay."""
     with path.open(encoding="utf-8") as fh:
         for line in fh:
             line = line.strip()
@@ -326,10 +436,9 @@ def _read_spill(path: Path) -> Iterable[LLMCallRecord | WorkflowRunRecord]:
                 continue
             try:
                 item = json.loads(line)
-            except json.JSONDecodeError:  # a torn last line after a crash: skip it, keep the rest
-                log.warning("telemetry_spill_line_unreadable", file=str(path))
+                kind = WorkflowRunRecord if item.get("type") == "run" else LLMCallRecord
+                record = kind.from_json_dict(item["record"])
+            except Exception as exc:
+                reject(line, f"unreadable spill line: {type(exc).__name__}: {exc}")
                 continue
-            if item.get("type") == "run":
-                yield WorkflowRunRecord.from_json_dict(item["record"])
-            else:
-                yield LLMCallRecord.from_json_dict(item["record"])
+            yield record

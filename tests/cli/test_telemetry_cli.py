@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 from decimal import Decimal
@@ -113,3 +114,67 @@ def test_parse_since() -> None:
     assert parse_since("90m", now) == now - dt.timedelta(minutes=90)
     assert parse_since("2026-11-01") == dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
     assert parse_since(None) is None
+
+
+def test_every_json_row_is_flat(seeded: str, tmp_path: Path) -> None:
+    db = ("--database-url", seeded, "telemetry")
+    commands = [
+        ("calls",),
+        ("runs",),
+        *(("costs", "--by", by) for by in ("task", "tenant", "agent", "step", "provider", "model", "tier")),
+        ("providers",),
+        ("fallbacks",),
+        ("savings",),
+        ("retention",),
+        ("export", str(tmp_path / "e.jsonl")),
+        ("report", str(tmp_path / "r.html")),
+    ]
+    for command in commands:
+        rows = run(*db, *command, "--json")
+        assert rows, command
+        for row in rows:
+            nested = {k: v for k, v in row.items() if isinstance(v, dict) or (isinstance(v, list) and k != "steps")}
+            assert nested == {}, (command, nested)
+
+
+def test_calls_metadata_is_a_json_string(database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+
+    async def seed() -> None:
+        engine = make_async_engine(database_url)
+        store = TelemetryStore(engine, spill_dir=tmp_path)
+        store.record_call(
+            LLMCallRecord(
+                tenant_id="acme", agent_id="a", step_name="s", provider="p", tier="cheap", model_id="m",
+                metadata={"b": 1, "a": "x"},
+            )
+        )  # fmt: skip
+        await store.aclose()
+        await engine.dispose()
+
+    asyncio.run(seed())
+    (row,) = run("--database-url", database_url, "telemetry", "calls", "--json")
+    assert row["metadata"] == '{"a": "x", "b": 1}' and row["savings_usd"] == 0.0
+
+
+def test_retention_apply_purges(seeded: str) -> None:
+    db = ("--database-url", seeded, "telemetry")
+    tomorrow = (dt.datetime.now(dt.UTC) + dt.timedelta(days=2)).isoformat()
+    assert len(run(*db, "calls", "--json")) == 3
+    rows = run(*db, "retention", "--days", "1", "--apply", "--json")
+    assert [(r["table"], r["rows"], r["purged"]) for r in rows] == [("llm_calls", 0, True), ("workflow_runs", 0, True)]
+    assert run(*db, "calls", "--since", tomorrow, "--json") == []
+    assert len(run(*db, "costs", "--by", "tenant", "--json")) == 2
+
+
+def test_file_and_schema_errors_are_one_line(seeded: str, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    for command in (("export", str(blocker / "x.jsonl")), ("report", str(blocker / "r.html"))):
+        result = runner.invoke(app, ["--database-url", seeded, "telemetry", *command])
+        assert result.exit_code == 1 and "Traceback" not in result.stderr
+        assert result.stderr.startswith("error: cannot write ") and len(result.stderr.strip().splitlines()) == 1
+    empty = f"sqlite:///{tmp_path / 'empty.db'}"
+    result = runner.invoke(app, ["--database-url", empty, "telemetry", "calls", "--json"])
+    assert result.exit_code == 1 and "focal db upgrade" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

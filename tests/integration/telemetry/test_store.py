@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import json
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -185,3 +187,63 @@ def test_store_survives_its_event_loop_ending(tmp_path: Path) -> None:
         return n
 
     assert asyncio.run(second()) == 2
+
+
+def snapshot(run: WorkflowRunRecord) -> WorkflowRunRecord:
+    return WorkflowRunRecord.from_json_dict(run.to_json_dict())
+
+
+async def test_a_run_row_never_goes_back_to_an_older_state(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """The start of a run spilled during an outage is replayed after its end was written: the end stays."""
+    run = WorkflowRunRecord(run_id="run-x", tenant_id="acme", agent_id="support", workflow_name="alignment")
+    offline = TelemetryStore(engine, spill_dir=tmp_path)
+    offline.close_sync()
+    offline.record_run(snapshot(run))  # spilled: status running, no calls
+    run.add_call(call(1))
+    offline.record_run(snapshot(run))  # spilled: running, one call
+    online = TelemetryStore(engine, spill_dir=tmp_path / "other")
+    online.record_run(snapshot(run))
+    await online.flush()
+    run.add_call(call(2))
+    run.status, run.ended_at = "completed", run.started_at + dt.timedelta(seconds=3)
+    final = snapshot(run)
+    online.record_run(final)
+    await online.aclose()
+    assert await TelemetryStore(engine, spill_dir=tmp_path).replay_spill() == 2
+    async with engine.connect() as conn:
+        (row,) = (await conn.execute(select(WorkflowRunRow))).all()
+    assert (row.status, row.call_count, row.ended_at) == ("completed", 2, final.ended_at)
+
+    # and a newer state in the spill does move an unfinished row forward
+    later = WorkflowRunRecord(run_id="run-y", tenant_id="acme", agent_id="support", workflow_name="alignment")
+    online = TelemetryStore(engine, spill_dir=tmp_path / "other")
+    online.record_run(snapshot(later))
+    await online.aclose()
+    later.add_call(call(3))
+    offline = TelemetryStore(engine, spill_dir=tmp_path)
+    offline.close_sync()
+    offline.record_run(snapshot(later))
+    later.status, later.ended_at = "error", later.started_at + dt.timedelta(seconds=1)
+    offline.record_run(snapshot(later))
+    assert await TelemetryStore(engine, spill_dir=tmp_path).replay_spill() == 2
+    async with engine.connect() as conn:
+        row = (await conn.execute(select(WorkflowRunRow).where(WorkflowRunRow.run_id == "run-y"))).one()
+    assert (row.status, row.call_count) == ("error", 1)
+
+
+async def test_refused_records_do_not_hold_back_the_batch(database_url: str, engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    postgres = database_url.startswith("postgresql")
+    records = [call(i) for i in range(6)]
+    records[1].tenant_id = None  # type: ignore[assignment]  # NOT NULL everywhere
+    records[4].model_id = "m" * 300  # longer than the column: PostgreSQL refuses, SQLite stores it
+    store = TelemetryStore(engine, spill_dir=tmp_path, batch_size=100)
+    for r in records:
+        store.record_call(r)
+    await store.aclose()
+    async with engine.connect() as conn:
+        ids = set((await conn.execute(select(LLMCallRow.call_id))).scalars())
+    refused = {1, 4} if postgres else {1}
+    assert ids == {r.call_id for i, r in enumerate(records) if i not in refused}
+    assert (store.records_rejected, store.records_spilled) == (len(refused), 0)
+    lines = [json.loads(line) for line in store.rejected_path.read_text().splitlines()]
+    assert sorted(x["record"]["call_id"] for x in lines) == sorted(records[i].call_id for i in refused)
