@@ -128,6 +128,10 @@ class AgentCatalogs:
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
+            if catalog.agent_id in catalogs:  # `support.yaml` and `support.yml`: never let one silently win
+                other = catalogs[catalog.agent_id].source
+                problems.append(ConfigError(f"agent {catalog.agent_id!r} is also defined in {other}", path=path))
+                continue
             catalogs[catalog.agent_id] = catalog
         if problems:
             raise ConfigError.from_problems(problems)

@@ -242,12 +242,14 @@ class ModelRegistry:
             for tier, ref in entry.tiers.items():
                 key = f"providers.{name}.tiers.{tier.value}"
                 try:
+                    # checked on the reference itself: a resolved target is always a real model, and
+                    # whether another hybrid's tiers are filled in yet depends on file order
+                    if registry.connection(parse_model_ref(ref).provider).kind is ProviderKind.HYBRID:
+                        problems.append(ConfigError("a hybrid tier must point at a real provider", path=path, key=key))
+                        continue
                     target = registry.parse_ref(ref)
                 except (ConfigError, NotFoundError) as exc:
                     problems.append(ConfigError(_detail(exc), path=path, key=key))
-                    continue
-                if registry._connections[target.provider].kind is ProviderKind.HYBRID:
-                    problems.append(ConfigError("a hybrid tier must point at a real provider", path=path, key=key))
                     continue
                 registry._tier_default[(name, tier)] = target
         raise_problems(problems)

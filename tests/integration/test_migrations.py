@@ -1,0 +1,157 @@
+"""Alembic migrations on SQLite and PostgreSQL: create, no-op re-run, revisions, schema checks."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect, text
+
+from focal import ConfigError, StorageError
+from focal.storage import Base, current_revision, head_revision, make_sync_engine, require_schema, upgrade
+from focal.storage._migrate import _config
+
+ROUTING_TABLES = {"tenant_model_overrides", "tenant_model_override_changes"}
+ALL_TABLES = ROUTING_TABLES | {
+    "llm_calls",
+    "workflow_runs",
+    "telemetry_daily_aggregates",
+    "tenant_budgets",
+    "budget_usage",
+}
+UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
+
+
+def test_revisions_are_one_linear_chain() -> None:
+    script = ScriptDirectory.from_config(_config())
+    chain = [rev.revision for rev in script.walk_revisions()]  # newest first
+    assert chain == ["0003_budgets", "0002_telemetry", "0001_routing"]
+    assert head_revision() == "0003_budgets"
+    assert len(script.get_heads()) == 1
+
+
+def test_upgrade_creates_the_schema_and_a_second_run_is_a_no_op(database_url: str) -> None:
+    head = head_revision()
+    assert current_revision(database_url) is None
+    assert upgrade(database_url) == (None, head)
+    assert current_revision(database_url) == head
+    assert upgrade(database_url) == (head, head)  # no-op
+    engine = make_sync_engine(database_url)
+    try:
+        insp = inspect(engine)
+        assert ALL_TABLES | {"alembic_version"} <= set(insp.get_table_names())
+        columns = {c["name"]: c for c in insp.get_columns("tenant_model_overrides")}
+        assert list(columns) == [
+            "id",
+            "tenant_id",
+            "agent_id",
+            "step",
+            "model_ref",
+            "fallback_chain",
+            "created_at",
+            "updated_at",
+            "changed_by",
+        ]
+        assert {name for name, c in columns.items() if c["nullable"]} == {"fallback_chain"}
+        uniques = insp.get_unique_constraints("tenant_model_overrides")
+        assert [(u["name"], u["column_names"]) for u in uniques] == [
+            ("uq_tenant_model_overrides_key", ["tenant_id", "agent_id", "step"])
+        ]
+        assert insp.get_pk_constraint("tenant_model_overrides")["constrained_columns"] == ["id"]
+        indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("tenant_model_overrides")}
+        assert indexes.get("ix_tenant_model_overrides_tenant_id") == ["tenant_id"]
+        change_columns = [c["name"] for c in insp.get_columns("tenant_model_override_changes")]
+        assert change_columns == [
+            "id",
+            "tenant_id",
+            "agent_id",
+            "step",
+            "action",
+            "model_ref",
+            "fallback_chain",
+            "previous_model_ref",
+            "changed_by",
+            "changed_at",
+        ]
+        with engine.connect() as conn:
+            assert conn.execute(text("select version_num from alembic_version")).scalars().all() == [head]
+    finally:
+        engine.dispose()
+
+
+def test_routing_tables_match_the_orm_models(database_url: str) -> None:
+    upgrade(database_url)
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            context = MigrationContext.configure(
+                conn,
+                opts={
+                    "compare_type": True,
+                    "include_object": lambda obj, name, kind, reflected, compare_to: (
+                        kind != "table" or name in ROUTING_TABLES
+                    ),
+                },
+            )
+            diffs = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert diffs == []
+
+
+def test_upgrade_step_by_step(database_url: str) -> None:
+    assert upgrade(database_url, "0001_routing") == (None, "0001_routing")
+    engine = make_sync_engine(database_url)
+    try:
+        assert set(inspect(engine).get_table_names()) >= ROUTING_TABLES
+        assert "llm_calls" not in set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    with pytest.raises(StorageError) as info:
+        require_schema(database_url)
+    assert str(info.value) == (
+        f"the database is at schema 0001_routing, Focal needs {head_revision()}: run `focal db upgrade`"
+    )
+    assert upgrade(database_url) == ("0001_routing", head_revision())
+    require_schema(database_url)
+
+
+def test_require_schema(database_url: str) -> None:
+    with pytest.raises(StorageError) as info:
+        require_schema(database_url)
+    assert str(info.value) == "the database has no Focal schema: run `focal db upgrade`"
+    upgrade(database_url)
+    assert require_schema(database_url) is None
+
+
+def test_an_engine_can_be_passed_and_is_left_open(database_url: str) -> None:
+    engine = make_sync_engine(database_url)
+    try:
+        assert current_revision(engine) is None
+        assert upgrade(engine) == (None, head_revision())
+        require_schema(engine)
+        with engine.connect() as conn:  # still usable: Focal did not dispose the caller's engine
+            assert conn.execute(text("select count(*) from tenant_model_overrides")).scalar_one() == 0
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("call", [current_revision, upgrade, require_schema])
+def test_unreachable_database(call) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(StorageError) as info:
+        call(UNREACHABLE)
+    assert str(info.value).startswith(f"cannot reach the database {UNREACHABLE}: ")
+
+
+def test_unsupported_database_url() -> None:
+    with pytest.raises(ConfigError, match="database_url: unsupported database 'mysql': use sqlite or postgresql"):
+        upgrade("mysql://u@h/db")
+    with pytest.raises(ConfigError, match="database_url: invalid database URL 'not a url'"):
+        upgrade("not a url")
+
+
+def test_sqlite_parent_directories_are_created(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "deep" / "er" / "focal.db"
+    assert upgrade(f"sqlite:///{path}") == (None, head_revision())
+    assert path.is_file()
