@@ -24,11 +24,64 @@ def key_path(loc: tuple[int | str, ...]) -> str:
     return out or "<root>"
 
 
+class _DuplicateKeys(yaml.YAMLError):
+    """Mapping keys given twice; `found` holds (key path, line, line of the first occurrence), 1-based."""
+
+    def __init__(self, found: list[tuple[str, int, int]]) -> None:
+        super().__init__(f"{len(found)} duplicate key(s)")
+        self.found = found
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """`SafeLoader` that refuses a mapping key given twice (plain PyYAML lets the later one win).
+
+    The whole node tree is checked before anything is constructed, so every duplicate is reported
+    with its key path, and keys that a `<<` merge brings in may still be overridden on purpose.
+    """
+
+    def construct_document(self, node: yaml.Node) -> Any:
+        found: list[tuple[str, int, int]] = []
+        self._check_mapping_keys(node, (), found, set())
+        if found:
+            raise _DuplicateKeys(found)
+        return super().construct_document(node)
+
+    def _check_mapping_keys(
+        self, node: yaml.Node, loc: tuple[int | str, ...], found: list[tuple[str, int, int]], seen: set[int]
+    ) -> None:
+        if id(node) in seen:  # an alias: already checked where its anchor was defined
+            return
+        seen.add(id(node))
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._check_mapping_keys(item, (*loc, i), found, seen)
+        elif isinstance(node, yaml.MappingNode):
+            first_line: dict[Any, int] = {}
+            for key_node, value_node in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    self._check_mapping_keys(value_node, loc, found, seen)
+                    continue
+                key: Any = key_node.value
+                if isinstance(key_node, yaml.ScalarNode):
+                    key = self.construct_object(key_node)  # `1` and `0x1` are one key, `1` and `"1"` two
+                child = (*loc, str(key))
+                line = key_node.start_mark.line + 1
+                try:
+                    if key in first_line:
+                        found.append((key_path(child), line, first_line[key]))
+                    else:
+                        first_line[key] = line
+                except TypeError:  # unhashable key: PyYAML reports it while constructing
+                    pass
+                self._check_mapping_keys(value_node, child, found, seen)
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file.
 
     Raises:
-        ConfigError: the file is missing, unreadable, or not valid YAML.
+        ConfigError: the file is missing, unreadable, or not valid YAML (including a mapping key
+            given twice, reported with its key path and line).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -37,7 +90,15 @@ def read_yaml(path: Path) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
+    except _DuplicateKeys as exc:
+        raise_problems(
+            [
+                ConfigError(f"duplicate key at line {line} (first given at line {first})", path=path, key=key)
+                for key, line, first in exc.found
+            ]
+        )
+        raise  # unreachable
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

@@ -79,6 +79,13 @@ class StepModelConfig:
     max_tokens: int | None = None
     timeout_seconds: float | None = None
 
+    def __post_init__(self) -> None:
+        # chains given as generators would be empty the second time a resolution reads them
+        for name in ("fallback_refs", "fallbacks"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, tuple):
+                object.__setattr__(self, name, tuple(value))
+
     @property
     def has_model_choice(self) -> bool:
         """Whether the catalog picks the model (explicitly or by hints) rather than the task default."""

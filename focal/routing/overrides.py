@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine, select
@@ -45,6 +45,11 @@ class TenantOverride:
     created_at: dt.datetime
     updated_at: dt.datetime
     changed_by: str
+
+    def __post_init__(self) -> None:
+        # a chain given as a generator would be empty the second time it is read
+        if self.fallback_chain is not None and not isinstance(self.fallback_chain, tuple):
+            object.__setattr__(self, "fallback_chain", tuple(self.fallback_chain))
 
     @classmethod
     def _from_row(cls, row: TenantModelOverride) -> TenantOverride:
@@ -97,7 +102,7 @@ class OverrideRepository:
     # --- validation ------------------------------------------------------------------------
 
     def _validate(
-        self, tenant_id: str, agent_id: str, step: str, model_ref: str, fallback_chain: Sequence[str] | None
+        self, tenant_id: str, agent_id: str, step: str, model_ref: str, fallback_chain: Iterable[str] | None
     ) -> tuple[str, str, tuple[str, ...] | None]:
         check_tenant_id(tenant_id)
         self._catalogs.get(agent_id)
@@ -112,10 +117,10 @@ class OverrideRepository:
         if fallback_chain is not None:
             if isinstance(fallback_chain, str):
                 raise ConfigError("fallback_chain must be a list of model references", key="fallback_chain")
-            _, problems = resolve_chain(self._registry, primary, fallback_chain)
+            chain = tuple(fallback_chain)  # read once: a generator is validated and stored whole
+            _, problems = resolve_chain(self._registry, primary, chain)
             if problems:
                 raise ConfigError.from_problems([ConfigError(msg, key=f"fallback_chain[{i}]") for i, msg in problems])
-            chain = tuple(fallback_chain)
         return step, model_ref, chain
 
     @staticmethod
@@ -131,11 +136,21 @@ class OverrideRepository:
         step: str,
         model_ref: str,
         *,
-        fallback_chain: Sequence[str] | None = None,
+        fallback_chain: Iterable[str] | None = None,
         changed_by: str = "api",
         replace: bool = True,
     ) -> TenantOverride:
         """Create or replace an override.
+
+        Args:
+            tenant_id: the tenant.
+            agent_id: an agent with a catalog.
+            step: a pipeline step, or `"*"` for every step of the agent.
+            model_ref: `provider:tier` or `provider/model-id`.
+            fallback_chain: model references tried in order (any iterable, read once and stored as
+                a tuple); None keeps the catalog's chain, empty means no fallbacks.
+            changed_by: who made the change (audit trail).
+            replace: False refuses to replace an existing override.
 
         Raises:
             ConfigError: malformed tenant id or reference, or a fallback cycle.
@@ -178,7 +193,7 @@ class OverrideRepository:
         step: str,
         model_ref: str,
         *,
-        fallback_chain: Sequence[str] | None = None,
+        fallback_chain: Iterable[str] | None = None,
         changed_by: str = "api",
         replace: bool = True,
     ) -> TenantOverride:

@@ -292,8 +292,16 @@ class ModelRegistry:
         return list(self._by_ref.values())
 
     def has(self, provider: str, tier: Tier | str) -> bool:
-        """Whether `provider:tier` names a model."""
-        return (provider, Tier(tier)) in self._tier_default
+        """Whether `provider:tier` names a model; False (never an error) for an unknown provider or tier.
+
+        Args:
+            provider: a provider name.
+            tier: a `Tier` or a tier name (`"cheap"`); any other name is simply not there.
+        """
+        try:
+            return (provider, Tier(tier)) in self._tier_default
+        except ValueError:
+            return False
 
     def get(self, provider: str, tier: Tier | str) -> ModelInfo:
         """The default model of a tier on a provider.

@@ -53,6 +53,11 @@ class Resolution:
     max_tokens: int | None = None
     timeout_seconds: float | None = None
 
+    def __post_init__(self) -> None:
+        # a resolution is cached and read many times: a generator would be empty after the first
+        if not isinstance(self.fallback_chain, list):
+            object.__setattr__(self, "fallback_chain", list(self.fallback_chain))
+
 
 @dataclass(slots=True)
 class _TenantEntry:

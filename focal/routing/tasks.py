@@ -18,7 +18,11 @@ __all__ = [
 
 
 class Tier(StrEnum):
-    """Model tiers, cheapest first. Comparison follows that order (`Tier.CHEAP < Tier.PREMIUM`)."""
+    """Model tiers, cheapest first. Comparison follows that order (`Tier.CHEAP < Tier.PREMIUM`).
+
+    Members equal their names (`Tier.CHEAP == "cheap"`) and order against them by rank too
+    (`Tier.CHEAP < "capable"`); ordering against any other string raises `TypeError`.
+    """
 
     CHEAP = "cheap"
     CAPABLE = "capable"
@@ -29,25 +33,25 @@ class Tier(StrEnum):
         """0 for cheap, 1 for capable, 2 for premium."""
         return _TIER_ORDER.index(self)
 
+    # A `StrEnum`: `Tier.PREMIUM == "premium"`, and a member hashes like its value. Ordering must not
+    # fall back to `str`'s alphabetical order (`"capable" < "cheap"`): a tier name compares by rank
+    # too, and any other string is a TypeError rather than a silent wrong answer.
+
     def __lt__(self, other: object) -> bool:  # type: ignore[override]
-        if not isinstance(other, Tier):
-            return NotImplemented
-        return self.rank < other.rank
+        rank = _other_rank(self, other, "<")
+        return NotImplemented if rank is None else self.rank < rank
 
     def __le__(self, other: object) -> bool:  # type: ignore[override]
-        if not isinstance(other, Tier):
-            return NotImplemented
-        return self.rank <= other.rank
+        rank = _other_rank(self, other, "<=")
+        return NotImplemented if rank is None else self.rank <= rank
 
     def __gt__(self, other: object) -> bool:  # type: ignore[override]
-        if not isinstance(other, Tier):
-            return NotImplemented
-        return self.rank > other.rank
+        rank = _other_rank(self, other, ">")
+        return NotImplemented if rank is None else self.rank > rank
 
     def __ge__(self, other: object) -> bool:  # type: ignore[override]
-        if not isinstance(other, Tier):
-            return NotImplemented
-        return self.rank >= other.rank
+        rank = _other_rank(self, other, ">=")
+        return NotImplemented if rank is None else self.rank >= rank
 
     def lower(self) -> Tier | None:
         """The next cheaper tier, or None for cheap."""
@@ -55,6 +59,19 @@ class Tier(StrEnum):
 
 
 _TIER_ORDER = (Tier.CHEAP, Tier.CAPABLE, Tier.PREMIUM)
+
+
+def _other_rank(tier: Tier, other: object, op: str) -> int | None:
+    """The rank of the right-hand side of a tier comparison; None when it is not a string at all."""
+    if isinstance(other, Tier):
+        return other.rank
+    if not isinstance(other, str):
+        return None
+    member = Tier._value2member_map_.get(other)
+    if member is None:
+        tiers = ", ".join(t.value for t in Tier)
+        raise TypeError(f"cannot compare {tier!r} {op} {other!r}: not a tier name ({tiers})")
+    return Tier(member).rank
 
 
 class TaskType(StrEnum):

@@ -467,3 +467,13 @@ async def test_engines_required(registry: ModelRegistry, catalogs: AgentCatalogs
     finally:
         await async_engine.dispose()
         engine.dispose()
+
+
+async def test_a_fallback_chain_given_as_a_generator_is_validated_and_stored_whole(db: Db) -> None:
+    refs = ["ollama:cheap", "anthropic/claude-haiku-4-5"]
+    assert db.repo.set("acme", "support", "rule_filtering", "openai:cheap", fallback_chain=(r for r in refs))
+    assert (await db.repo.aget("acme", "support", "rule_filtering")).fallback_chain == tuple(refs)  # type: ignore[union-attr]
+    with pytest.raises(ConfigError, match=r"fallback_chain\[1\]: fallback cycle"):
+        db.repo.set(
+            "acme", "support", "generation", "openai:cheap", fallback_chain=iter(["ollama:cheap", "openai:cheap"])
+        )

@@ -324,3 +324,68 @@ def test_two_files_for_one_agent_are_refused(tmp_path: Path, config_dir: Path, r
     with pytest.raises(ConfigError) as info:
         AgentCatalogs.load(agents, registry)
     assert str(info.value) == f"{agents / 'support.yml'}: agent 'support' is also defined in {agents / 'support.yaml'}"
+
+
+# --- duplicate keys: PyYAML would let the later one win silently -------------------------------
+
+
+def test_a_step_given_twice_is_refused_with_its_line(tmp_path: Path, config_dir: Path, registry: ModelRegistry) -> None:
+    configs = _dir(tmp_path, config_dir)
+    support = configs / "agents" / "support.yaml"
+    support.write_text(support.read_text() + "  generation:\n    model: openai:cheap\n")
+    lines = support.read_text().splitlines()
+    first, dup = [i + 1 for i, line in enumerate(lines) if line == "  generation:"]
+    expected = f"{support}: steps.generation: duplicate key at line {dup} (first given at line {first})"
+    for load in (
+        lambda: AgentCatalogs.load(configs / "agents", registry),
+        lambda: load_catalog(support, registry),
+        lambda: load_routing_config(configs),
+    ):
+        with pytest.raises(ConfigError) as info:
+            load()
+        assert (info.value.path, info.value.key, str(info.value)) == (str(support), "steps.generation", expected)
+
+
+def test_a_key_given_twice_inside_a_step_is_refused(tmp_path: Path, config_dir: Path, registry: ModelRegistry) -> None:
+    configs = _dir(tmp_path, config_dir)
+    support = configs / "agents" / "support.yaml"
+    _edit(support, "    temperature: 0.4\n", "    temperature: 0.4\n    temperature: 0.9\n")
+    with pytest.raises(ConfigError) as info:
+        AgentCatalogs.load(configs / "agents", registry)
+    assert info.value.key == "steps.generation.temperature"
+    assert "duplicate key at line" in info.value.detail
+
+
+def test_a_merge_key_may_still_be_overridden(tmp_path: Path, registry: ModelRegistry) -> None:
+    # `<<` copies keys in; overriding one of them is what merges are for, not a duplicate
+    (tmp_path / "sales.yaml").write_text(
+        "default_provider: openai\n"
+        "steps:\n"
+        "  rule_filtering: &cheap\n"
+        "    tier: cheap\n"
+        "    temperature: 0.0\n"
+        "  enforcement:\n"
+        "    <<: *cheap\n"
+        "    temperature: 0.2\n"
+    )
+    catalog = AgentCatalogs.load(tmp_path, registry).get("sales")
+    assert catalog.step("enforcement").temperature == 0.2
+    assert catalog.step("enforcement").model == registry.get("openai", "cheap")
+    assert catalog.step("rule_filtering").temperature == 0.0
+
+
+# --- fallback chains given as iterators --------------------------------------------------------
+
+
+def test_step_config_keeps_a_generator_chain_whole(registry: ModelRegistry) -> None:
+    models = [registry.get("openai", "cheap"), registry.get("anthropic", "cheap")]
+    cfg = StepModelConfig(
+        step=PipelineStep.GENERATION,
+        task_type=TaskType.RESPONSE_GENERATION,
+        declared=True,
+        fallback_refs=(ref for ref in ["openai:cheap", "anthropic:cheap"]),  # type: ignore[arg-type]
+        fallbacks=iter(models),  # type: ignore[arg-type]
+    )
+    for _ in range(2):  # read twice: a generator would be empty the second time
+        assert cfg.fallback_refs == ("openai:cheap", "anthropic:cheap")
+        assert cfg.fallbacks == tuple(models)

@@ -468,3 +468,74 @@ def test_config_error_is_picklable_and_keeps_its_location() -> None:
     again = pickle.loads(pickle.dumps(err))
     assert str(again) == "x.yaml: a.b: bad" and (again.path, again.key, again.detail) == ("x.yaml", "a.b", "bad")
     assert str(ConfigError("bad", key="k")) == "k: bad" and str(ConfigError("bad")) == "bad"
+
+
+# --- duplicate keys: PyYAML would let the later one win silently -------------------------------
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key", "first_text", "dup_text"),
+    [
+        (  # a provider listed twice
+            "  # Best-of: each tier points at a real provider's model.\n",
+            "  openai:\n    kind: ollama\n  # Best-of: each tier points at a real provider's model.\n",
+            "providers.openai",
+            "  openai:",
+            "  openai:\n    kind: ollama",
+        ),
+        (  # a field given twice inside one model entry
+            "      - id: claude-haiku-4-5\n        tier: cheap\n",
+            "      - id: claude-haiku-4-5\n        tier: cheap\n        tier: premium\n",
+            "providers.anthropic.models[0].tier",
+            "        tier: cheap",
+            "        tier: premium",
+        ),
+        (  # a hybrid tier mapped twice
+            "      premium: anthropic/claude-opus-4-8\n",
+            "      premium: anthropic/claude-opus-4-8\n      premium: openai/o1\n",
+            "providers.hybrid.tiers.premium",
+            "      premium: anthropic/claude-opus-4-8",
+            "      premium: openai/o1",
+        ),
+    ],
+)
+def test_duplicate_keys_name_file_key_and_line(
+    tmp_path: Path, config_dir: Path, old: str, new: str, key: str, first_text: str, dup_text: str
+) -> None:
+    path = _broken(tmp_path, config_dir, old, new)
+    text = path.read_text()
+    first = text[: text.index(first_text)].count("\n") + 1
+    dup = text[: text.index(dup_text)].count("\n") + 1
+    assert dup > first
+    with pytest.raises(ConfigError) as info:
+        ModelRegistry.load(path)
+    assert (info.value.path, info.value.key) == (str(path), key)
+    assert str(info.value) == f"{path}: {key}: duplicate key at line {dup} (first given at line {first})"
+
+
+def test_every_duplicate_key_is_listed(tmp_path: Path) -> None:
+    path = tmp_path / "models.yaml"
+    path.write_text(
+        "prices_as_of: 2026-11-01\n"
+        "providers:\n"
+        "  openai:\n"
+        "    models: []\n"
+        "    timeout_seconds: 10\n"
+        "    timeout_seconds: 20\n"
+        "prices_as_of: 2027-01-01\n"
+    )
+    with pytest.raises(ConfigError) as info:
+        ModelRegistry.load(path)
+    assert [(p.key, p.detail) for p in info.value.problems] == [
+        ("providers.openai.timeout_seconds", "duplicate key at line 6 (first given at line 5)"),
+        ("prices_as_of", "duplicate key at line 7 (first given at line 1)"),
+    ]
+    assert all(p.path == str(path) for p in info.value.problems)
+
+
+def test_has_an_unknown_tier_is_false_like_an_unknown_provider(registry: ModelRegistry) -> None:
+    assert registry.has("openai", "gold") is False
+    assert registry.has("azure", "gold") is False
+    assert registry.has("openai", "Premium") is False  # tier names are exact, as in `provider:tier`
+    with pytest.raises(NotFoundError, match="provider 'openai' has no model in tier 'gold'"):
+        registry.get("openai", "gold")  # the lookup that must find something still says why it did not

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import shutil
 from collections.abc import AsyncIterator, Callable
@@ -21,6 +22,7 @@ from focal.routing import (
     Resolution,
     ResolutionSource,
     TaskType,
+    TenantOverride,
     Tier,
     default_fallback_chain,
     load_routing_config,
@@ -574,3 +576,92 @@ def test_missing_schema_is_a_storage_error(tmp_path: Path, registry: ModelRegist
 def test_default_task_tier_is_exposed(env: Env, registry: ModelRegistry, catalogs: AgentCatalogs) -> None:
     assert env.resolver.default_task_tier is None
     assert ModelResolver(registry, catalogs, env.repo, default_task_tier=Tier.CHEAP).default_task_tier is Tier.CHEAP
+
+
+# --- fallback chains given as iterators: read once, kept whole ----------------------------------
+
+
+class _FixedRows:
+    """An override source that hands out the same `TenantOverride` objects on every read."""
+
+    def __init__(self, rows: list[TenantOverride]) -> None:
+        self.rows = rows
+
+    def add_listener(self, listener: object) -> None:
+        pass
+
+    def for_tenant(self, tenant_id: str) -> list[TenantOverride]:
+        return list(self.rows)
+
+
+def test_override_fallback_chain_given_as_a_generator_is_stored_whole(env: Env) -> None:
+    refs = ["ollama/llama3.1:8b", "hybrid:premium"]
+    row = env.repo.set("acme", "support", "generation", "openai:capable", fallback_chain=(r for r in refs))
+    assert row.fallback_chain == tuple(refs)
+    first = env.resolver.resolve("acme", "support", "generation")
+    env.resolver.invalidate("acme")
+    second = env.resolver.resolve("acme", "support", "generation")
+    assert first is not second
+    assert _refs(first) == _refs(second) == ["ollama/llama3.1:8b", "anthropic/claude-opus-4-8"]
+    assert second.fallback_source == "tenant_override"
+
+
+async def test_async_override_fallback_chain_given_as_an_iterator_is_stored_whole(env: Env) -> None:
+    row = await env.repo.aset("acme", "support", "*", "openai:capable", fallback_chain=iter(["ollama:cheap"]))
+    assert row.fallback_chain == ("ollama:cheap",)
+    assert _refs(await env.resolver.aresolve("acme", "support", "generation")) == ["ollama/llama3.2:3b"]
+
+
+def test_a_generator_chain_on_an_override_row_survives_a_second_resolution(
+    registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    row = TenantOverride(
+        tenant_id="acme",
+        agent_id="support",
+        step="generation",
+        model_ref="openai:capable",
+        fallback_chain=(r for r in ["ollama:capable", "anthropic:cheap"]),  # type: ignore[arg-type]
+        created_at=T0,
+        updated_at=T0,
+        changed_by="test",
+    )
+    assert row.fallback_chain == ("ollama:capable", "anthropic:cheap")
+    resolver = ModelResolver(registry, catalogs, _FixedRows([row]), ttl_seconds=0)  # type: ignore[arg-type]
+    first = resolver.resolve("acme", "support", "generation")
+    second = resolver.resolve("acme", "support", "generation")  # a fresh computation from the same row
+    assert first is not second
+    assert _refs(first) == _refs(second) == ["ollama/llama3.1:8b", "anthropic/claude-haiku-4-5"]
+
+
+def test_a_generator_chain_in_a_catalog_survives_a_second_resolution(
+    registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    support = catalogs.get("support")
+    generation = support.step("generation")
+    chain = [registry.get("ollama", "capable"), registry.get("openai", "cheap")]
+    steps = dict(support.steps)
+    steps[PipelineStep.GENERATION] = dataclasses.replace(generation, fallbacks=iter(chain))  # type: ignore[arg-type]
+    patched = AgentCatalogs({"support": dataclasses.replace(support, steps=steps)})
+    resolver = ModelResolver(registry, patched, _FixedRows([]), ttl_seconds=0)  # type: ignore[arg-type]
+    first = resolver.resolve("acme", "support", "generation")
+    second = resolver.resolve("acme", "support", "generation")
+    assert first is not second
+    assert _refs(first) == _refs(second) == ["ollama/llama3.1:8b", "openai/gpt-4o-mini"]
+    assert second.fallback_source == "agent_catalog"
+
+
+def test_a_resolution_built_with_an_iterator_chain_can_be_read_again(registry: ModelRegistry) -> None:
+    model = registry.get("openai", "capable")
+    chain = [registry.get("anthropic", "capable"), registry.get("openai", "cheap")]
+    res = Resolution(
+        tenant_id="acme",
+        agent_id="support",
+        step=PipelineStep.GENERATION,
+        task_type=TaskType.RESPONSE_GENERATION,
+        model=model,
+        fallback_chain=iter(chain),  # type: ignore[arg-type]
+        source=ResolutionSource.TENANT_OVERRIDE,
+        reason="test",
+        fallback_source="tenant_override",
+    )
+    assert res.fallback_chain == chain and res.fallback_chain == chain

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import operator
+
 import pytest
 
 from focal import NotFoundError, UnknownTaskError
@@ -177,3 +179,29 @@ def test_pipeline_steps_and_their_default_tasks() -> None:
         to_step("greeting")
     with pytest.raises(NotFoundError, match="unknown step '\\*'"):
         to_step("*")  # the override wildcard is not a step
+
+
+def test_tiers_order_against_tier_names_by_rank_not_alphabet() -> None:
+    # `str` ordering would say "capable" < "cheap"; a tier name compares like its tier, from either side
+    assert Tier.CHEAP < "capable" and Tier.CAPABLE > "cheap" and not Tier.CAPABLE < "cheap"
+    assert Tier.PREMIUM >= "premium" and Tier.PREMIUM <= "premium" and not Tier.PREMIUM > "premium"
+    # the string on the left: Python asks the `Tier` (a `str` subclass) first
+    assert operator.gt("capable", Tier.CHEAP) and operator.lt("cheap", Tier.CAPABLE)
+    assert operator.ge("premium", Tier.CAPABLE) and not operator.le("premium", Tier.CAPABLE)
+    assert max(Tier.CHEAP, "capable") == "capable" and min("premium", Tier.CAPABLE) is Tier.CAPABLE
+
+
+@pytest.mark.parametrize("other", ["gold", "Cheap", ""])
+def test_ordering_a_tier_against_another_string_is_an_error(other: str) -> None:
+    for compare in (operator.lt, operator.le, operator.gt, operator.ge):
+        with pytest.raises(TypeError, match="not a tier name"):
+            compare(Tier.CHEAP, other)
+        with pytest.raises(TypeError, match="not a tier name"):
+            compare(other, Tier.PREMIUM)
+
+
+def test_tiers_equal_and_hash_like_their_names() -> None:
+    assert Tier.PREMIUM == "premium" and operator.eq("premium", Tier.PREMIUM) and Tier.PREMIUM != "PREMIUM"
+    assert {Tier.CHEAP: 1}["cheap"] == 1 and "capable" in {Tier.CAPABLE}
+    with pytest.raises(TypeError):
+        operator.lt(Tier.CHEAP, 1)
