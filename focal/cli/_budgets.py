@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import getpass
-from decimal import Decimal, InvalidOperation
 
 import typer
 
 from focal.cli._common import JSON_OPTION, console, fail, handle_errors, print_json, print_table, settings
-from focal.execution import BudgetManager, BudgetPeriod, LimitAction, TenantBudgetInfo
+from focal.execution import BudgetManager, BudgetPeriod, ConfigurationError, LimitAction, TenantBudgetInfo
+from focal.execution.budgets import check_limit_usd
 from focal.routing.overrides import check_tenant_id
 from focal.storage import make_async_engine, require_schema
 
@@ -53,9 +53,9 @@ def set_cmd(
     """Create or change a tenant's limit for a period."""
     check_tenant_id(tenant)
     try:
-        amount = Decimal(limit)
-    except InvalidOperation:
-        raise fail(f"--limit {limit!r} is not a number") from None
+        amount = check_limit_usd(limit)  # checked before anything is written
+    except ConfigurationError as exc:
+        raise fail(f"--limit: {exc}") from None
 
     async def action(manager: BudgetManager) -> list[TenantBudgetInfo]:
         await manager.set_budget(tenant, period, amount, on_limit=on_limit, changed_by=by or getpass.getuser())
@@ -65,13 +65,15 @@ def set_cmd(
     if as_json:
         print_json(rows)
     else:
-        console.print(f"tenant {tenant}: {period.value} limit ${amount} (on limit: {on_limit.value})", markup=False)
+        stored = rows[0]["limit_usd"] if rows else amount  # as stored: whole nano-dollars, plain notation
+        console.print(f"tenant {tenant}: {period.value} limit ${stored:f} (on limit: {on_limit.value})", markup=False)
 
 
 @app.command("list")
 @handle_errors
 def list_cmd(tenant: str = typer.Option(..., "--tenant", "-t"), as_json: bool = JSON_OPTION) -> None:
     """A tenant's limits with the current period's spend and reservations."""
+    check_tenant_id(tenant)
     rows = [_row(i) for i in asyncio.run(_with_manager(lambda m: m.status(tenant)))]
     if as_json:
         print_json(rows)
@@ -94,6 +96,7 @@ def remove_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove a tenant's limit for a period; exit 1 if there was none."""
+    check_tenant_id(tenant)
     removed = asyncio.run(_with_manager(lambda m: m.remove_budget(tenant, period)))
     if not removed:
         raise fail(f"tenant {tenant!r} has no {period.value} budget")

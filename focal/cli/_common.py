@@ -56,8 +56,29 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(1)
 
 
+def _debugging() -> bool:
+    """True when FOCAL_LOG_LEVEL=debug: then unexpected errors keep their traceback."""
+    try:
+        return settings().log_level == "debug"
+    except Exception:  # a bad setting is reported on its own; do not mask the original error
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 def handle_errors(fn: F) -> F:
-    """Turn Focal, settings and database errors into `error: ...` and exit code 1 (no traceback)."""
+    """Turn errors into `error: ...` on one line and exit code 1 (no traceback).
+
+    Focal, settings and database errors are expected and printed as they are. An `OSError`
+    (a file or directory that cannot be read or written) names the path. A stray
+    `ArithmeticError` / `ValueError` (a value out of range that a command did not check) is
+    printed as one line with its type, so it stays recognisable as a gap to fix; with
+    `FOCAL_LOG_LEVEL=debug` it is re-raised with its traceback. Anything else (`TypeError`,
+    `KeyError`, ...) is a bug and keeps its traceback.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -83,6 +104,19 @@ def handle_errors(fn: F) -> F:
             raise fail(f"database error: {text}") from None
         except KeyboardInterrupt:
             raise fail("interrupted") from None
+        except OSError as exc:
+            if _debugging():
+                raise
+            reason = exc.strerror or _first_line(exc)
+            if isinstance(exc, FileExistsError) and exc.filename and not Path(exc.filename).is_dir():
+                reason = "exists and is not a directory"  # a file where a directory had to be made
+            raise fail(f"cannot access {exc.filename}: {reason}" if exc.filename else reason) from None
+        except (ArithmeticError, ValueError) as exc:
+            if _debugging():
+                raise
+            raise fail(
+                f"invalid value ({type(exc).__name__}: {_first_line(exc)}); FOCAL_LOG_LEVEL=debug shows the traceback"
+            ) from None
 
     return wrapper  # type: ignore[return-value]
 

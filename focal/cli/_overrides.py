@@ -10,6 +10,7 @@ import typer
 
 from focal.cli._common import JSON_OPTION, console, fail, handle_errors, print_json, print_table, settings
 from focal.routing import TenantOverride
+from focal.routing.overrides import check_tenant_id
 
 app = typer.Typer(help="Tenant model overrides (tenant x agent x step, step '*' = all steps).", no_args_is_help=True)
 
@@ -84,6 +85,8 @@ def list_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """List overrides (all, or one tenant's / one agent's)."""
+    if tenant is not None:
+        check_tenant_id(tenant)
     with _focal() as f:
         rows = [_row(o) for o in f.overrides.list(tenant, agent)]
     if as_json:
@@ -117,6 +120,7 @@ def remove_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Remove a tenant override; exit 1 if there was none."""
+    check_tenant_id(tenant)
     with _focal() as f:
         removed = f.overrides.remove(tenant, agent, step, changed_by=by or _who())
     if not removed:

@@ -24,13 +24,17 @@ SINCE = typer.Option(
     None, "--since", "-s", help="ISO date/time (2026-11-01, 2026-11-01T12:00) or relative: 7d, 24h, 30m."
 )
 _RELATIVE = re.compile(r"^(\d+)([dhm])$")
+_EARLIEST = dt.datetime.min.replace(tzinfo=dt.UTC)  # 0001-01-01: nothing older can be represented
+# The most rows a --limit may ask for: the database's signed 64-bit LIMIT.
+MAX_ROWS = 2**63 - 1
 
 
 def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetime | None:
     """`--since` as an aware UTC datetime.
 
     Raises:
-        typer.Exit: (after printing the error) for an unreadable value.
+        typer.Exit: (after printing the error) for an unreadable value, or one so far back (or an
+            offset so far out) that it is not a representable date.
     """
     if not value:
         return None
@@ -39,12 +43,38 @@ def parse_since(value: str | None, now: dt.datetime | None = None) -> dt.datetim
     if match:
         amount, unit = int(match.group(1)), match.group(2)
         unit_name = {"d": "days", "h": "hours", "m": "minutes"}[unit]
-        return now - dt.timedelta(**{unit_name: amount})
+        try:
+            return now - dt.timedelta(**{unit_name: amount})
+        except OverflowError:
+            raise fail(f"--since {value!r} is too far back: the earliest is {_EARLIEST.date().isoformat()}") from None
     try:
         parsed = dt.datetime.fromisoformat(value.strip())
     except ValueError:
         raise fail(f"--since {value!r}: use an ISO date/time (2026-11-01) or 7d / 24h / 30m") from None
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    try:
+        return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    except OverflowError:
+        raise fail(f"--since {value!r}: in UTC this falls outside the years 1-9999") from None
+
+
+def _check_limit(limit: int) -> int:
+    """`--limit` within what the database's LIMIT takes (typer already refuses values below 1)."""
+    if limit > MAX_ROWS:
+        raise fail(f"--limit {limit}: at most {MAX_ROWS}")
+    return limit
+
+
+def _check_output(file: Path) -> None:
+    """Refuse an output path that can never be written, before anything is read or written."""
+    if not file.name:
+        raise fail(f"cannot write {str(file)!r}: give a file name")
+    if file.is_dir():
+        raise fail(f"cannot write {file}: it is a directory")
+    for parent in file.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise fail(f"cannot write {file}: {parent} is not a directory")
+            break
 
 
 @contextmanager
@@ -87,7 +117,7 @@ def calls_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """One row per attempt (retries, fallback hops and skipped hops included), newest first."""
-    records = _run(lambda a: a.calls(tenant=tenant, since=parse_since(since), limit=limit))
+    records = _run(lambda a: a.calls(tenant=tenant, since=parse_since(since), limit=_check_limit(limit)))
     if as_json:
         print_json(
             [
@@ -129,7 +159,7 @@ def runs_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Workflow runs, newest first."""
-    records = _run(lambda a: a.runs(tenant=tenant, since=parse_since(since), limit=limit))
+    records = _run(lambda a: a.runs(tenant=tenant, since=parse_since(since), limit=_check_limit(limit)))
     if as_json:
         print_json(
             [
@@ -264,6 +294,9 @@ def retention_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fold rows older than N days into daily aggregates and delete them (dry run without --apply)."""
+    longest = (dt.datetime.now(dt.UTC) - _EARLIEST).days
+    if days > longest:
+        raise fail(f"--days {days} is too many: at most {longest} (back to {_EARLIEST.date().isoformat()})")
     with _engine() as engine:
         rows = purge(engine, days=days, apply=apply)
     if as_json:
@@ -285,8 +318,10 @@ def export_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Export calls and runs as JSON lines."""
+    _check_output(file)
+    since_at = parse_since(since)
     with _engine() as engine, _writing(file):
-        counts = export_jsonl(engine, file, tenant=tenant, since=parse_since(since))
+        counts = export_jsonl(engine, file, tenant=tenant, since=since_at)
     if as_json:
         print_json([{"file": str(file), **counts}])
     else:
@@ -302,8 +337,10 @@ def report_cmd(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Write a self-contained HTML page with charts (cost over time by tier, provider mix, fallback causes)."""
+    _check_output(file)
+    since_at = parse_since(since)
     with _writing(file):
-        path = _run(lambda a: write_report(file, a, tenant=tenant, since=parse_since(since)))
+        path = _run(lambda a: write_report(file, a, tenant=tenant, since=since_at))
     if as_json:
         print_json([{"file": str(path)}])
     else:

@@ -12,7 +12,7 @@ import datetime as dt
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
 from sqlalchemy import delete, select, update
@@ -33,6 +33,7 @@ __all__ = [
     "LimitAction",
     "Reservation",
     "TenantBudgetInfo",
+    "check_limit_usd",
     "estimate_call_cost",
     "estimate_prompt_tokens",
 ]
@@ -109,6 +110,42 @@ def estimate_call_cost(
     return registry.estimate_cost(model, estimate_prompt_tokens(messages, instructions), output)
 
 
+# Limits are stored as signed 64-bit integers of nano-dollars (SQLite INTEGER, PostgreSQL BIGINT).
+MAX_LIMIT_NUSD = 2**63 - 1
+MAX_LIMIT_USD = Decimal(MAX_LIMIT_NUSD).scaleb(-9)  # $9,223,372,036.854775807, exact
+MIN_LIMIT_USD = Decimal(1).scaleb(-9)  # one nano-dollar
+
+
+def check_limit_usd(value: Decimal | str | float | int) -> Decimal:
+    """A budget limit as a Decimal, or a one-line `ConfigurationError` naming the value.
+
+    A limit is 0 (no paid call fits: only free models run) or between one nano-dollar and
+    `MAX_LIMIT_USD`; finer digits than a nano-dollar are dropped (rounded down) when stored.
+
+    Raises:
+        ConfigurationError: not a number, not finite, negative, non-zero but below one
+            nano-dollar (it would be stored as 0), or above what 64-bit nano-dollars hold.
+    """
+    if isinstance(value, bool):
+        raise ConfigurationError(f"budget limit {value!r} is not a number")
+    try:
+        limit = value if isinstance(value, Decimal) else Decimal(str(value))
+    except (InvalidOperation, ValueError, TypeError):
+        raise ConfigurationError(f"budget limit {value!r} is not a number") from None
+    if not limit.is_finite():
+        raise ConfigurationError(f"budget limit {value!r} must be a finite amount of USD")
+    if limit < 0:
+        raise ConfigurationError(f"budget limit {value!r} must not be negative")
+    if 0 < limit < MIN_LIMIT_USD:
+        raise ConfigurationError(
+            f"budget limit {value!r} is below one nano-dollar ($0.000000001) and would be stored as 0; "
+            "use 0 to allow no paid calls"
+        )
+    if limit > MAX_LIMIT_USD:
+        raise ConfigurationError(f"budget limit {value!r} is above the largest budget (${MAX_LIMIT_USD})")
+    return limit
+
+
 def to_nano(amount: Decimal, *, round_up: bool = False) -> int:
     """Dollars → integer nano-dollars (reservations round up so they never under-hold)."""
     scaled = amount * NANO_USD
@@ -152,15 +189,18 @@ class BudgetManager:
         """Create or change a tenant's limit for a period.
 
         Raises:
-            ConfigurationError: unknown period or action, or a negative limit.
+            ConfigurationError: unknown period or action, or a limit that is not a number, not
+                finite, negative, non-zero but below one nano-dollar, or too large (see
+                `check_limit_usd`); nothing is written then.
         """
         try:
             period, action = BudgetPeriod(period), LimitAction(on_limit)
         except ValueError as exc:
             raise ConfigurationError(f"invalid budget: {exc}") from None
-        limit = Decimal(str(limit_usd))
-        if limit < 0:
-            raise ConfigurationError(f"budget limit for tenant {tenant_id!r} must not be negative")
+        try:
+            limit = check_limit_usd(limit_usd)
+        except ConfigurationError as exc:
+            raise ConfigurationError(f"tenant {tenant_id!r}: {exc}") from None
         stmt = self._insert()(TenantBudget).values(
             tenant_id=tenant_id,
             period=period.value,

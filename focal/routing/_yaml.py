@@ -89,6 +89,9 @@ def read_yaml(path: Path) -> Any:
         raise ConfigError("file not found", path=path) from None
     except OSError as exc:
         raise ConfigError(f"cannot read file: {exc.strerror}", path=path) from None
+    except UnicodeDecodeError as exc:
+        byte = exc.object[exc.start : exc.start + 1].hex() or "??"
+        raise ConfigError(f"not UTF-8 text (byte 0x{byte} at position {exc.start})", path=path) from None
     try:
         return yaml.load(text, Loader=_StrictLoader)  # a SafeLoader subclass
     except _DuplicateKeys as exc:
