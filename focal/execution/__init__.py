@@ -1,7 +1,7 @@
 """Execution: the LLMExecutor contract, the Agno adapter, resilience, budgets and errors."""
 
 from focal.execution.adapter import AgnoExecutor, CallRequest, ModelFactory
-from focal.execution.breaker import BreakerPolicy, BreakerState, CircuitBreaker, CircuitBreakers
+from focal.execution.breaker import BreakerPolicy, BreakerState, BreakerTicket, CircuitBreaker, CircuitBreakers
 from focal.execution.budgets import (
     BudgetManager,
     BudgetPeriod,
@@ -43,6 +43,7 @@ __all__ = [
     "BadRequestError",
     "BreakerPolicy",
     "BreakerState",
+    "BreakerTicket",
     "BudgetExceededError",
     "BudgetManager",
     "BudgetPeriod",

@@ -1,4 +1,9 @@
-"""Circuit breakers per `provider:tier`: closed → open → half-open (one probe) → closed or re-open."""
+"""Circuit breakers per `provider:tier`: closed → open → half-open (one probe) → closed or re-open.
+
+Admission hands out a `BreakerTicket` stamped with the breaker's state generation (bumped on every
+transition). A result reported with its ticket only counts if the ticket is still current: a request
+admitted before the breaker opened cannot close it, and in half-open only the probe's own ticket decides.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Literal
 
 from focal.execution.errors import (
     ProviderError,
@@ -17,7 +23,14 @@ from focal.execution.errors import (
 )
 from focal.logging import get_logger
 
-__all__ = ["BreakerPolicy", "BreakerState", "CircuitBreaker", "CircuitBreakers", "counts_against_breaker"]
+__all__ = [
+    "BreakerPolicy",
+    "BreakerState",
+    "BreakerTicket",
+    "CircuitBreaker",
+    "CircuitBreakers",
+    "counts_against_breaker",
+]
 
 log = get_logger("focal.breaker")
 
@@ -53,6 +66,28 @@ class BreakerPolicy:
             raise ValueError("cooldown_multiplier must be >= 1 (a re-open never shortens the cool-down)")
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BreakerTicket:
+    """Proof that one request was admitted by a breaker; hand it back with the request's result.
+
+    Always truthy, so `if breaker.admit():` reads like `if breaker.allow():`.
+
+    Attributes:
+        breaker: the key of the breaker that issued it.
+        generation: the breaker's state generation at admission (bumped on every state change).
+        serial: unique per breaker, so two probes of one half-open period are told apart.
+        probe: whether this request is the half-open probe.
+    """
+
+    breaker: str
+    generation: int
+    serial: int
+    probe: bool = False
+
+    def __bool__(self) -> bool:
+        return True
+
+
 def counts_against_breaker(error: BaseException) -> bool:
     """Provider-health failures count (5xx, connection, timeouts, 429, cut streams); caller mistakes don't."""
     return isinstance(error, ProviderUnavailable | ProviderTimeoutError | RateLimitError | StreamInterruptedError) or (
@@ -61,10 +96,15 @@ def counts_against_breaker(error: BaseException) -> bool:
 
 
 Listener = Callable[[str, BreakerState, BreakerState], None]
+_Result = Literal["success", "failure", "release"]
 
 
 class CircuitBreaker:
-    """One breaker. Not thread-safe by design: used from one event loop, no awaits inside."""
+    """One breaker. Not thread-safe by design: used from one event loop, no awaits inside.
+
+    Use `admit()` → `record_success(ticket)` / `record_failure(ticket)` / `release_probe(ticket)`.
+    Without a ticket (`allow()` and `ticket=None`) every result counts, whenever the request was admitted.
+    """
 
     def __init__(
         self,
@@ -79,10 +119,12 @@ class CircuitBreaker:
         self._clock = clock
         self._on_change = on_change
         self._state = BreakerState.CLOSED
+        self._generation = 0
+        self._serial = 0
         self._failures: deque[float] = deque()
         self._opened_at = 0.0
         self._cooldown = self.policy.cooldown_seconds
-        self._probe_in_flight = False
+        self._probe: BreakerTicket | None = None
 
     @property
     def state(self) -> BreakerState:
@@ -96,35 +138,126 @@ class CircuitBreaker:
         """The current cool-down in seconds."""
         return self._cooldown
 
-    def allow(self) -> bool:
-        """Whether a request may go out now. In half-open, exactly one probe is let through."""
+    @property
+    def generation(self) -> int:
+        """The state generation: bumped on every state change; tickets from an older one are stale."""
+        return self._generation
+
+    @property
+    def probe_in_flight(self) -> bool:
+        """Whether the half-open probe is out and has not reported back."""
+        return self._probe is not None
+
+    def admit(self) -> BreakerTicket | None:
+        """Admit one request, or refuse it.
+
+        Closed: every request is admitted. Open: none until the cool-down passed. Half-open: exactly one
+        probe at a time.
+
+        Returns:
+            A ticket to pass to `record_success` / `record_failure` / `release_probe`, or None when refused.
+        """
         state = self.state
         if state is BreakerState.CLOSED:
-            return True
-        if state is BreakerState.HALF_OPEN and not self._probe_in_flight:
-            self._probe_in_flight = True
-            return True
-        return False
+            return self._ticket(probe=False)
+        if state is BreakerState.HALF_OPEN and self._probe is None:
+            self._probe = self._ticket(probe=True)
+            return self._probe
+        return None
 
-    def record_success(self) -> None:
-        """A request succeeded: a probe closes the breaker; failures are forgotten."""
+    def allow(self) -> bool:
+        """Whether a request may go out now (`admit()` without the ticket). In half-open, one probe goes out.
+
+        Returns:
+            True when admitted. Prefer `admit()`: results reported without the ticket can't be told
+            stale, so a late result from an older request is taken as the verdict.
+        """
+        return self.admit() is not None
+
+    def record_success(self, ticket: BreakerTicket | None = None) -> None:
+        """A request succeeded: the probe closes the breaker; in closed, failures are forgotten.
+
+        Args:
+            ticket: the request's ticket from `admit()`. A stale one (admitted before the last state
+                change, or not the current probe) changes nothing. None: counts whatever the state.
+
+        Raises:
+            ValueError: the ticket was issued by another breaker.
+        """
+        if ticket is not None:
+            if not self._is_current(ticket, "success"):
+                return
+            if ticket.probe:
+                self._close()
+            else:
+                self._failures.clear()
+            return
         if self._state is not BreakerState.CLOSED:
-            self._transition(BreakerState.CLOSED)
-            self._cooldown = self.policy.cooldown_seconds
-        self._probe_in_flight = False
+            self._close()
+        self._probe = None
         self._failures.clear()
 
-    def record_failure(self) -> None:
-        """A request failed: a failed probe re-opens with a longer cool-down; N failures in the window open."""
+    def record_failure(self, ticket: BreakerTicket | None = None) -> None:
+        """A request failed: the failed probe re-opens with a longer cool-down; N failures in the window open.
+
+        Args:
+            ticket: the request's ticket from `admit()`. A stale one (admitted before the last state
+                change, or not the current probe) changes nothing. None: counts whatever the state.
+
+        Raises:
+            ValueError: the ticket was issued by another breaker.
+        """
         now = self._clock()
-        if self._state is BreakerState.HALF_OPEN or self._probe_in_flight:
-            self._probe_in_flight = False
-            self._cooldown = min(self._cooldown * self.policy.cooldown_multiplier, self.policy.max_cooldown_seconds)
-            self._cooldown = max(self._cooldown, self.policy.cooldown_seconds)
-            self._open(now)
+        if ticket is not None:
+            if not self._is_current(ticket, "failure"):
+                return
+            if ticket.probe:
+                self._reopen(now)
+            else:
+                self._count_failure(now)
+            return
+        if self._state is BreakerState.HALF_OPEN or self._probe is not None:
+            self._reopen(now)
             return
         if self._state is BreakerState.OPEN:
             return
+        self._count_failure(now)
+
+    def release_probe(self, ticket: BreakerTicket | None = None) -> None:
+        """The request ended without a verdict (cancelled, or a caller error): if it was the probe, free the slot.
+
+        Args:
+            ticket: the request's ticket from `admit()`; only the current probe's ticket frees the slot,
+                any other ticket is a no-op. None: frees the slot whoever holds it.
+
+        Raises:
+            ValueError: the ticket was issued by another breaker.
+        """
+        if ticket is None or (self._is_current(ticket, "release") and ticket.probe):
+            self._probe = None
+
+    def _ticket(self, *, probe: bool) -> BreakerTicket:
+        self._serial += 1
+        return BreakerTicket(breaker=self.key, generation=self._generation, serial=self._serial, probe=probe)
+
+    def _is_current(self, ticket: BreakerTicket, result: _Result) -> bool:
+        """Whether `ticket` may still change the state: issued in this generation, and the probe in half-open."""
+        if ticket.breaker != self.key:
+            raise ValueError(f"ticket from breaker {ticket.breaker!r} passed to breaker {self.key!r}")
+        current = ticket.generation == self._generation and (not ticket.probe or ticket == self._probe)
+        if not current:
+            log.debug(
+                "breaker_stale_result_ignored",
+                breaker=self.key,
+                result=result,
+                state=self._state.value,
+                generation=self._generation,
+                ticket_generation=ticket.generation,
+                probe=ticket.probe,
+            )
+        return current
+
+    def _count_failure(self, now: float) -> None:
         self._failures.append(now)
         horizon = now - self.policy.window_seconds
         while self._failures and self._failures[0] < horizon:
@@ -132,9 +265,17 @@ class CircuitBreaker:
         if len(self._failures) >= self.policy.failure_threshold:
             self._open(now)
 
-    def release_probe(self) -> None:
-        """The probe ended without a verdict (e.g. cancelled, or a caller error): let another probe through."""
-        self._probe_in_flight = False
+    def _close(self) -> None:
+        self._probe = None
+        self._failures.clear()
+        self._transition(BreakerState.CLOSED)
+        self._cooldown = self.policy.cooldown_seconds
+
+    def _reopen(self, now: float) -> None:
+        self._probe = None
+        self._cooldown = min(self._cooldown * self.policy.cooldown_multiplier, self.policy.max_cooldown_seconds)
+        self._cooldown = max(self._cooldown, self.policy.cooldown_seconds)
+        self._open(now)
 
     def _open(self, now: float) -> None:
         self._opened_at = now
@@ -144,8 +285,14 @@ class CircuitBreaker:
     def _transition(self, new: BreakerState) -> None:
         old, self._state = self._state, new
         if old is not new:
+            self._generation += 1
             log.info(
-                "breaker_state_changed", breaker=self.key, old=old.value, new=new.value, cooldown_seconds=self._cooldown
+                "breaker_state_changed",
+                breaker=self.key,
+                old=old.value,
+                new=new.value,
+                cooldown_seconds=self._cooldown,
+                generation=self._generation,
             )
             if self._on_change is not None:
                 self._on_change(self.key, old, new)
