@@ -3,6 +3,7 @@ telemetry and the resilient executor, wired once per process."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
@@ -114,8 +115,12 @@ class Focal:
         migrate: bool | None = None,
         model_factory: ModelFactory = build_model,
     ) -> Focal:
-        """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way)."""
-        return cls.open(settings, migrate=migrate, model_factory=model_factory)
+        """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way).
+
+        Loading the configuration and migrating the database block, so they run in a worker thread:
+        the host's event loop keeps serving meanwhile.
+        """
+        return await asyncio.to_thread(cls.open, settings, migrate=migrate, model_factory=model_factory)
 
     def close(self) -> None:
         """Release database connections (sync callers; telemetry still queued is spilled to JSONL and

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 from focal.errors import ConfigError, NotFoundError
 from focal.execution.errors import ConfigurationError
@@ -16,7 +17,7 @@ __all__ = ["CallPlan", "PlanCache", "plan_call"]
 _MAX_CACHED_PLANS = 50_000
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CallPlan:
     """What a call will try, and why. `hops` is the call's own list (a budget downgrade may insert into it)."""
 
@@ -25,6 +26,12 @@ class CallPlan:
     reason: str
     task_type: str | None
     params: CallParams
+    metadata: dict[str, Any] = field(default_factory=dict)
+    """The resolution's source and reason, as copied into every response (read-only, shared)."""
+
+    def __post_init__(self) -> None:
+        if not self.metadata:
+            self.metadata = {"resolution_source": self.source, "resolution_reason": self.reason}
 
 
 async def plan_call(resolver: ModelResolver, fallback: FallbackPolicy, ctx: ExecutionContext) -> CallPlan:
@@ -109,4 +116,11 @@ class PlanCache:
             while len(self._plans) > _MAX_CACHED_PLANS:
                 self._plans.pop(next(iter(self._plans)))
         t = cached[1]
-        return CallPlan(hops=list(t.hops), source=t.source, reason=t.reason, task_type=t.task_type, params=t.params)
+        return CallPlan(
+            hops=list(t.hops),
+            source=t.source,
+            reason=t.reason,
+            task_type=t.task_type,
+            params=t.params,
+            metadata=t.metadata,
+        )

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from focal.execution.types import Attempt, ExecutionContext, LLMResponse
+from focal.execution.types import Attempt, ExecutionContext, LLMResponse, TokenUsage
 from focal.logging import get_logger
 from focal.routing import ModelInfo, ModelRegistry, Tier
-from focal.telemetry.records import LLMCallRecord, new_id
+from focal.telemetry.records import LLMCallRecord
 
 log = get_logger("focal.executor")
 
@@ -34,6 +34,7 @@ class CallRecorder:
         self,
         ctx: ExecutionContext,
         *,
+        call_id: str,
         task_type: str | None,
         source: str,
         reason: str,
@@ -41,10 +42,12 @@ class CallRecorder:
         attempt: Attempt,
         response: LLMResponse | None,
         streamed: bool = False,
+        error: BaseException | None = None,
     ) -> None:
         premium_cost = Decimal(0)
-        if response is not None:
-            usage = response.usage
+        usage: TokenUsage | None = response.usage if response is not None else getattr(error, "usage", None)
+        cost: Decimal = response.cost if response is not None else (getattr(error, "cost", None) or Decimal(0))
+        if usage is not None:
             premium_cost = self.registry.estimate_cost(
                 self.premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
             )
@@ -52,12 +55,15 @@ class CallRecorder:
             self.sink(
                 call_record(
                     ctx,
+                    call_id=call_id,
                     task_type=task_type,
                     source=source,
                     reason=reason,
                     model=model,
                     attempt=attempt,
                     response=response,
+                    usage=usage,
+                    cost=cost,
                     premium_cost=premium_cost,
                     streamed=streamed,
                 )
@@ -69,19 +75,22 @@ class CallRecorder:
 def call_record(
     ctx: ExecutionContext,
     *,
+    call_id: str,
     task_type: str | None,
     source: str,
     reason: str,
     model: ModelInfo,
     attempt: Attempt,
     response: LLMResponse | None,
+    usage: TokenUsage | None,
+    cost: Decimal,
     premium_cost: Decimal,
     streamed: bool,
 ) -> LLMCallRecord:
-    """One record per attempt; a failed or skipped attempt has zero tokens and cost."""
-    usage = response.usage if response else None
+    """One record per attempt. A failed attempt carries the tokens it is known to have consumed (an
+    answer that did not validate, a filtered answer); otherwise, like a skipped one, zero."""
     return LLMCallRecord(
-        call_id=response.call_id if response else new_id(),
+        call_id=call_id,
         run_id=ctx.run_id,
         tenant_id=ctx.tenant_id,
         agent_id=ctx.agent_id,
@@ -99,7 +108,7 @@ def call_record(
         cached_input_tokens=usage.cached_input if usage else 0,
         reasoning_tokens=usage.reasoning if usage else 0,
         total_tokens=usage.total if usage else 0,
-        cost_usd=response.cost if response else Decimal(0),
+        cost_usd=cost,
         premium_cost_usd=premium_cost,
         latency_ms=attempt.latency_ms,
         ttft_ms=response.time_to_first_token_ms if response else None,

@@ -25,6 +25,7 @@ from agno.models.message import Message as AgnoMessage
 from agno.run import RunStatus
 from pydantic import BaseModel, ValidationError
 
+from focal._ids import new_id
 from focal.execution._usage import usage_from_metrics
 from focal.execution.errors import (
     ContentFiltered,
@@ -45,10 +46,11 @@ ModelFactory = Callable[[ModelInfo, ModelRegistry, CallParams], Any]
 """Builds the Agno model for a registry model (default: `focal.providers.build_model`)."""
 
 _FILTERED = {"content_filter", "refusal", "safety"}
+_UNKNOWN = object()
 _FENCE = re.compile(r"^```(?:json)?\s*|\s*```$", re.MULTILINE)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(slots=True, kw_only=True)
 class CallRequest:
     """One attempt on one model."""
 
@@ -63,6 +65,8 @@ class CallRequest:
     """Streaming: the longest silence allowed between chunks (first chunk: the call timeout)."""
     attempts: list[Attempt] | None = None
     """The call's attempt list; the response refers to it (the caller appends the final attempt)."""
+    call_id: str | None = None
+    """The call this attempt belongs to (the response's `call_id`; a fresh one when None)."""
     primary_ref: str | None = None
     """The resolved model; a response from another model has `fallback_used=True`."""
     metadata: dict[str, Any] | None = None
@@ -83,6 +87,7 @@ class AgnoExecutor:
         self.registry = registry
         self._factory = model_factory
         self._templates: OrderedDict[tuple[Any, ...], Agent] = OrderedDict()
+        self._kinds: dict[str, object] = {}
         self._cache_size = model_cache_size
         self._default_timeout = default_timeout_seconds
         _quiet_agno_inside_focal_calls()
@@ -112,12 +117,14 @@ class AgnoExecutor:
         instructions, schema and tools set on the copy only (the template is never run or mutated;
         Agno's runs only reassign attributes, which stay on the copy)."""
         messages = req.messages if messages is None else messages
-        system = [m.content for m in messages if m.role is Role.SYSTEM]
-        instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
         agent = copy.copy(self._template(req.model, req.params))
-        agent.instructions = instructions
         agent.output_schema = schema
         agent.tools = list(req.tools) if req.tools else None
+        if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
+            agent.instructions = req.instructions or None
+            return agent, messages[0].content
+        system = [m.content for m in messages if m.role is Role.SYSTEM]
+        agent.instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
         rest = [m for m in messages if m.role is not Role.SYSTEM]
         if len(rest) == 1 and rest[0].role is Role.USER:
             return agent, rest[0].content
@@ -136,10 +143,14 @@ class AgnoExecutor:
         return timeout, False
 
     def _kind(self, model: ModelInfo) -> ProviderKind | None:
-        try:
-            return self.registry.connection(model.provider).kind
-        except Exception:
-            return None
+        kind = self._kinds.get(model.provider, _UNKNOWN)
+        if kind is _UNKNOWN:
+            try:
+                kind = self.registry.connection(model.provider).kind
+            except Exception:
+                kind = None
+            self._kinds[model.provider] = kind
+        return kind  # type: ignore[return-value]
 
     # --- one attempt ----------------------------------------------------------------------
 
@@ -166,13 +177,17 @@ class AgnoExecutor:
                         "Reply again with only a JSON object that matches the schema.",
                     ),
                 )
-                out, obs = await self._run_once(req, retry_messages, req.output_schema)
+                try:
+                    out, obs = await self._run_once(req, retry_messages, req.output_schema)
+                except ExecutionError as err:  # the first answer was billed all the same
+                    raise self._billed(err, req.model, usage) from err.__cause__
                 usage = usage + usage_from_metrics(out.metrics, self._kind(req.model))
                 parsed, raw, error = _validate(out.content, req.output_schema)
                 if parsed is None:
-                    raise StructuredOutputError(
+                    invalid = StructuredOutputError(
                         f"{req.output_schema.__name__}: {error}", raw_text=raw, schema_name=req.output_schema.__name__
                     )
+                    raise self._billed(invalid, req.model, usage, replace=True)
             content = parsed.model_dump_json()
         elif not isinstance(content, str):
             content = "" if content is None else str(content)
@@ -202,13 +217,24 @@ class AgnoExecutor:
         if out.status == RunStatus.error or (obs.errors and out.content is None):
             raise self._run_error(req, obs, out)
         if obs.finish_reason in _FILTERED:
-            raise ContentFiltered(
+            filtered = ContentFiltered(
                 f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
                 provider=req.model.provider,
                 model=req.model.id,
                 request_id=obs.request_id,
             )
+            raise self._billed(filtered, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
         return out, obs
+
+    def _billed(
+        self, err: ExecutionError, model: ModelInfo, usage: TokenUsage, *, replace: bool = False
+    ) -> ExecutionError:
+        """`err` carrying the tokens its attempt consumed (added to what it already carries)."""
+        if err.usage is not None and not replace:
+            usage = usage + err.usage
+        err.usage = usage
+        err.cost = self.price(model, usage)
+        return err
 
     def _run_error(self, req: CallRequest, obs: Any, out: Any) -> ProviderError:
         exc = obs.saw_error()
@@ -255,6 +281,7 @@ class AgnoExecutor:
             request_id=obs.request_id,
             finish_reason=obs.finish_reason,
             attempts=req.attempts if req.attempts is not None else [],
+            call_id=req.call_id or new_id(),
             fallback_used=req.primary_ref is not None and req.primary_ref != req.model.ref,
             metadata=metadata,
         )
@@ -345,15 +372,14 @@ class AgnoExecutor:
             )
             raise self._after_tokens(err, parts)
         if obs is not None and obs.finish_reason in _FILTERED:
-            raise self._after_tokens(
-                ContentFiltered(
-                    f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
-                    provider=req.model.provider,
-                    model=req.model.id,
-                    request_id=obs.request_id,
-                ),
-                parts,
+            filtered = ContentFiltered(
+                f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
+                provider=req.model.provider,
+                model=req.model.id,
+                request_id=obs.request_id,
             )
+            usage = usage_from_metrics(out.metrics, self._kind(req.model))
+            raise self._billed(self._after_tokens(filtered, parts), req.model, usage)
         if checks_terminator and obs is not None and not obs.stream_terminated:
             raise self._stream_fault(req, parts, "ended without its terminator", None)
         usage = usage_from_metrics(out.metrics, self._kind(req.model))

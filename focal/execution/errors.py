@@ -48,7 +48,14 @@ __all__ = [
 
 
 class ExecutionError(FocalError):
-    """An LLM call failed."""
+    """An LLM call failed.
+
+    `usage` (a `TokenUsage`) and `cost` (USD) are set when the failed attempt still consumed tokens the
+    provider bills (an answer that did not validate, a filtered answer): budgets and telemetry charge them.
+    """
+
+    usage: Any = None
+    cost: Decimal | None = None
 
 
 class ConfigurationError(FocalError):

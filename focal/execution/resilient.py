@@ -11,6 +11,7 @@ and a 401 stops everything. Every attempt — skipped, failed or successful — 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
@@ -20,21 +21,19 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
+from focal._ids import new_id
 from focal.execution._limits import CostGuard, Hold
 from focal.execution._outcomes import attempt as outcome
 from focal.execution._outcomes import exhausted_error
 from focal.execution._planning import CallPlan, PlanCache
 from focal.execution._records import CallRecorder
+from focal.execution._schedule import AttemptSchedule
 from focal.execution.adapter import AgnoExecutor, CallRequest
-from focal.execution.breaker import BreakerState, CircuitBreakers, counts_against_breaker
+from focal.execution.breaker import BreakerState, BreakerTicket, CircuitBreakers, counts_against_breaker
 from focal.execution.budgets import BudgetManager, CostLimits, LimitAction
 from focal.execution.errors import (
-    AuthenticationError,
-    BadRequestError,
     BudgetExceededError,
     ConfigurationError,
-    ContentFiltered,
-    ContextWindowExceeded,
     DeadlineExceededError,
     ExecutionError,
     ProviderError,
@@ -45,6 +44,7 @@ from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
 from focal.logging import bind_context, get_logger
+from focal.providers import CallParams
 from focal.routing import ModelInfo, ModelResolver
 from focal.telemetry.records import CallStatus, LLMCallRecord
 
@@ -56,6 +56,24 @@ Recorder = Callable[[LLMCallRecord], None]
 Prompt = str | Message | Sequence[Message | dict[str, Any]]
 
 _DEFAULT_MAX_OUTPUT = 4096
+"""Output cap sent when neither the call nor the step sets one (budgets reserve against the cap sent)."""
+_NOTHING_HELD = Hold()
+
+
+def _billed(err: BaseException, hold: Hold) -> Decimal:
+    """What a failed attempt is charged: the tokens it is known to have consumed, else the held estimate
+    when the provider had started answering (a cut stream: the tokens sent are billed), else nothing."""
+    cost = getattr(err, "cost", None)
+    if cost is not None:
+        return cost
+    if isinstance(err, StreamInterruptedError) and err.after_first_token:
+        return hold.estimate
+    return Decimal(0)
+
+
+def _max_output(params: CallParams, model: ModelInfo) -> int:
+    """The output-token cap an attempt on `model` is sent with (and estimated at)."""
+    return min(params.max_tokens or _DEFAULT_MAX_OUTPUT, model.max_output_tokens)
 
 
 @dataclass(slots=True)
@@ -67,6 +85,8 @@ class _CallState:
     attempts: list[Attempt] = field(default_factory=list)
     last_error: BaseException | None = None
     budget_error: BudgetExceededError | None = None
+    call_id: str = field(default_factory=new_id)
+    """Shared by every attempt's record and the answering response."""
 
 
 class ResilientExecutor:
@@ -95,6 +115,7 @@ class ResilientExecutor:
         self.guard = CostGuard(self.registry, budgets, cost_limits or CostLimits())
         self._recorder = CallRecorder(self.registry, recorder) if recorder is not None else None
         self.stall_timeout_seconds = stall_timeout_seconds
+        self._capped_params: dict[tuple[CallParams, int], CallParams] = {}
         self._sleep = sleep
 
     # --- public API ------------------------------------------------------------------------
@@ -225,11 +246,10 @@ class ResilientExecutor:
         with bind_context(
             tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
         ):
-            async with aclosing(self._attempt_slots(state)) as slots:
-                async for model, hop, number, cause in slots:
-                    response = await self._attempt(state, model, hop, number, cause, tools, schema)
-                    if response is not None:
-                        return response
+            async for model, hop, number, cause, ticket in AttemptSchedule(self, state):
+                response = await self._attempt(state, model, hop, number, cause, tools, schema, ticket)
+                if response is not None:
+                    return response
         raise self._exhausted(state)
 
     async def _attempt(
@@ -241,11 +261,12 @@ class ResilientExecutor:
         cause: str | None,
         tools: Sequence[Any],
         schema: type[BaseModel] | None,
+        ticket: BreakerTicket,
     ) -> LLMResponse | None:
         breaker = self.breakers.get(model.breaker_key)
         hold = await self._admit(state, model, hop, number, cause)
         if hold is None:
-            breaker.release_probe()  # allow() may have handed this attempt the half-open probe
+            breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
             return None
         req = self._request(state, model, tools, schema)
         started = time.perf_counter()
@@ -253,33 +274,32 @@ class ResilientExecutor:
             response = await self.caller.call(req)
         except (ProviderError, StructuredOutputError) as err:
             if hold.pending:
-                await self.guard.settle(hold, Decimal(0))
-            self._failed(state, model, hop, number, cause, err, breaker, started)
+                await self.guard.settle(hold, _billed(err, hold))
+            self._failed(state, model, hop, number, cause, err, breaker, started, ticket)
             return None
         except BaseException as exc:  # cancelled: the request may have been billed
-            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
+            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket)
             raise
         if hold.pending:
             await self.guard.settle(hold, response.cost)
-        return self._succeeded(state, model, hop, number, cause, response, breaker)
+        return self._succeeded(state, model, hop, number, cause, response, breaker, ticket)
 
     async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
-        async with aclosing(self._attempt_slots(state)) as slots:
-            async for model, hop, number, cause in slots:
-                async with aclosing(self._stream_attempt(state, model, hop, number, cause)) as chunks:
-                    async for chunk in chunks:
-                        yield chunk
-                        if chunk.done:
-                            return
+        async for model, hop, number, cause, ticket in AttemptSchedule(self, state):
+            async with aclosing(self._stream_attempt(state, model, hop, number, cause, ticket)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+                    if chunk.done:
+                        return
         raise self._exhausted(state)
 
     async def _stream_attempt(
-        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
+        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None, ticket: BreakerTicket
     ) -> AsyncIterator[StreamChunk]:
         breaker = self.breakers.get(model.breaker_key)
         hold = await self._admit(state, model, hop, number, cause)
         if hold is None:
-            breaker.release_probe()
+            breaker.release_probe(ticket)
             return
         req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
         started = time.perf_counter()
@@ -295,8 +315,8 @@ class ResilientExecutor:
                     yield chunk
         except ProviderError as err:
             if hold.pending:
-                await self.guard.settle(hold, Decimal(0))
-            self._failed(state, model, hop, number, cause, err, breaker, started)
+                await self.guard.settle(hold, _billed(err, hold))
+            self._failed(state, model, hop, number, cause, err, breaker, started, ticket, streamed=True)
             if sent_any:
                 # the caller already has part of the answer: never pass it off as complete
                 if isinstance(err, StreamInterruptedError):
@@ -310,76 +330,15 @@ class ResilientExecutor:
                 ) from err
             return
         except BaseException as exc:  # the caller stopped reading, or the task was cancelled
-            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold)
+            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket, streamed=True)
             raise
         assert final is not None
         if hold.pending:
             await self.guard.settle(hold, final.cost)
         yield StreamChunk(
-            done=True, response=self._succeeded(state, model, hop, number, cause, final, breaker, streamed=True)
+            done=True,
+            response=self._succeeded(state, model, hop, number, cause, final, breaker, ticket, streamed=True),
         )
-
-    async def _attempt_slots(self, state: _CallState) -> AsyncIterator[tuple[ModelInfo, int, int, str | None]]:
-        """Yield (model, hop, attempt number, cause) for every attempt that may be made, in order.
-
-        Reads `state.last_error` after each yield to decide: retry (with back-off), next hop, or stop.
-        """
-        hops = state.plan.hops  # shared: a budget downgrade inserts a cheaper hop while we walk it
-        cause: str | None = None
-        window_floor = 0
-        hop = 0
-        while hop < len(hops):
-            model = hops[hop]
-            if model.context_window <= window_floor:
-                self._skip(state, model, hop, cause, "context_window_too_small", None)
-                hop += 1
-                continue
-            breaker = self.breakers.get(model.breaker_key)
-            number = 1
-            while True:
-                self._check_deadline(state, model)
-                if not breaker.allow():
-                    self._skip(state, model, hop, cause, "circuit_open", breaker.state)
-                    cause = "circuit_open"
-                    break
-                before = len(state.attempts)
-                state.last_error = None
-                yield model, hop, number, cause
-                if len(state.attempts) == before:  # admission refused the slot without a record
-                    break
-                err = state.last_error
-                if err is None:
-                    if state.attempts[-1].status == CallStatus.SKIPPED:  # budget refused this hop
-                        cause = state.attempts[-1].cause or "budget"
-                        break
-                    return  # success
-                if isinstance(err, AuthenticationError | BadRequestError | StructuredOutputError):
-                    err.attempts = list(state.attempts)  # type: ignore[union-attr]
-                    raise err
-                if isinstance(err, ContextWindowExceeded):
-                    window_floor = max(window_floor, model.context_window)
-                    if not any(m.context_window > window_floor for m in hops[hop + 1 :]):
-                        bigger = self.fallback.larger_window(self.registry, model, hops)
-                        if bigger is not None:
-                            hops.append(bigger)
-                    cause = type(err).__name__
-                    break
-                if isinstance(err, ContentFiltered):
-                    if not self.fallback.on_content_filter:
-                        err.attempts = list(state.attempts)  # type: ignore[attr-defined]
-                        raise err
-                    cause = type(err).__name__
-                    break
-                if self.retry.is_retryable(err) and number < self.retry.max_attempts:
-                    delay = self.retry.delay(number, err)
-                    remaining = state.ctx.remaining()
-                    if delay is not None and (remaining is None or delay < remaining):
-                        await self._sleep(delay)
-                        number += 1
-                        continue
-                cause = type(err).__name__
-                break
-            hop += 1
 
     def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
         remaining = state.ctx.remaining()
@@ -397,8 +356,8 @@ class ResilientExecutor:
     ) -> Hold | None:
         """Hold this attempt's estimated cost. None: refused (a skipped attempt was recorded)."""
         if not self.guard.active:
-            return Hold()  # nothing enforced: no estimate, no await
-        max_tokens = state.plan.params.max_tokens or min(model.max_output_tokens, _DEFAULT_MAX_OUTPUT)
+            return _NOTHING_HELD  # nothing enforced: no estimate, no await
+        max_tokens = _max_output(state.plan.params, model)  # the cap `_request` sends: estimate == worst case
         try:
             return await self.guard.admit(state.ctx, model, state.messages, state.instructions, max_tokens)
         except BudgetExceededError as err:
@@ -416,8 +375,9 @@ class ResilientExecutor:
         self, state: _CallState, model: ModelInfo, tools: Sequence[Any], schema: type[BaseModel] | None
     ) -> CallRequest:
         params = state.plan.params
-        if params.max_tokens is not None and params.max_tokens > model.max_output_tokens:
-            params = replace(params, max_tokens=model.max_output_tokens)
+        max_tokens = _max_output(params, model)
+        if params.max_tokens != max_tokens:
+            params = self._capped(params, max_tokens)
         return CallRequest(
             messages=state.messages,
             model=model,
@@ -425,11 +385,22 @@ class ResilientExecutor:
             params=params,
             instructions=state.instructions,
             output_schema=schema,
-            tools=tuple(tools),
+            tools=tuple(tools) if tools else (),
             attempts=state.attempts,
+            call_id=state.call_id,
             primary_ref=state.plan.hops[0].ref,
-            metadata=self._resolution_metadata(state),
+            metadata=state.plan.metadata,
         )
+
+    def _capped(self, params: CallParams, max_tokens: int) -> CallParams:
+        """`params` with `max_tokens` (cached: the same few combinations recur on every call)."""
+        key = (params, max_tokens)
+        capped = self._capped_params.get(key)
+        if capped is None:
+            if len(self._capped_params) >= 1024:
+                self._capped_params.clear()
+            capped = self._capped_params[key] = replace(params, max_tokens=max_tokens)
+        return capped
 
     async def _abandoned(
         self,
@@ -442,10 +413,13 @@ class ResilientExecutor:
         breaker: Any,
         started: float,
         hold: Hold,
+        ticket: BreakerTicket,
+        *,
+        streamed: bool = False,
     ) -> None:
         """An attempt cut short by its caller: no verdict for the breaker, the held estimate is charged
         (the provider may bill what it produced), and the attempt is recorded."""
-        breaker.release_probe()
+        breaker.release_probe(ticket)
         await self.guard.settle(hold, hold.estimate)
         attempt = outcome(
             model,
@@ -459,11 +433,7 @@ class ResilientExecutor:
             message="abandoned by the caller",
         )
         state.attempts.append(attempt)
-        self._record(state, model, attempt, None)
-
-    @staticmethod
-    def _resolution_metadata(state: _CallState) -> dict[str, Any]:
-        return {"resolution_source": state.plan.source, "resolution_reason": state.plan.reason}
+        self._record(state, model, attempt, None, streamed=streamed)
 
     def _failed(
         self,
@@ -475,11 +445,14 @@ class ResilientExecutor:
         err: BaseException,
         breaker: Any,
         started: float,
+        ticket: BreakerTicket,
+        *,
+        streamed: bool = False,
     ) -> None:
         if counts_against_breaker(err):
-            breaker.record_failure()
+            breaker.record_failure(ticket)
         else:
-            breaker.release_probe()
+            breaker.release_probe(ticket)
         state.last_error = err
         latency = (time.perf_counter() - started) * 1000
         attempt = outcome(
@@ -502,7 +475,7 @@ class ResilientExecutor:
             detail=str(err)[:300],
             breaker=breaker.state.value,
         )
-        self._record(state, model, attempt, None)
+        self._record(state, model, attempt, None, error=err, streamed=streamed)
 
     def _succeeded(
         self,
@@ -513,10 +486,11 @@ class ResilientExecutor:
         cause: str | None,
         response: LLMResponse,
         breaker: Any,
+        ticket: BreakerTicket,
         *,
         streamed: bool = False,
     ) -> LLMResponse:
-        breaker.record_success()
+        breaker.record_success(ticket)
         attempt = outcome(
             model,
             hop=hop,
@@ -532,19 +506,21 @@ class ResilientExecutor:
             final = replace(
                 response,
                 attempts=state.attempts,
+                call_id=state.call_id,
                 fallback_used=model.ref != state.plan.hops[0].ref,
-                metadata={**response.metadata, **self._resolution_metadata(state)},
+                metadata={**response.metadata, **state.plan.metadata},
             )
-        log.info(
-            "llm_call",
-            model=model.ref,
-            hop=hop,
-            attempt=number,
-            input_tokens=response.usage.input,
-            output_tokens=response.usage.output,
-            cost_usd=str(response.cost),
-            latency_ms=round(response.latency_ms, 2),
-        )
+        if log.is_enabled_for(logging.INFO):  # the arguments cost more than a filtered call
+            log.info(
+                "llm_call",
+                model=model.ref,
+                hop=hop,
+                attempt=number,
+                input_tokens=response.usage.input,
+                output_tokens=response.usage.output,
+                cost_usd=str(response.cost),
+                latency_ms=round(response.latency_ms, 2),
+            )
         self._record(state, model, attempt, final, streamed=streamed)
         return final
 
@@ -583,11 +559,13 @@ class ResilientExecutor:
         response: LLMResponse | None,
         *,
         streamed: bool = False,
+        error: BaseException | None = None,
     ) -> None:
         if self._recorder is not None:
             plan = state.plan
             self._recorder.record(
                 state.ctx,
+                call_id=state.call_id,
                 task_type=plan.task_type,
                 source=plan.source,
                 reason=plan.reason,
@@ -595,4 +573,5 @@ class ResilientExecutor:
                 attempt=attempt,
                 response=response,
                 streamed=streamed,
+                error=error,
             )

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from focal._ids import new_id
 from focal.execution.errors import ConfigurationError
 
 __all__ = [
@@ -42,12 +42,13 @@ class Message:
     tool_call_id: str | None = None
 
     def __post_init__(self) -> None:
-        try:
-            object.__setattr__(self, "role", Role(self.role))
-        except ValueError:
-            roles = ", ".join(r.value for r in Role)
-            raise ConfigurationError(f"invalid message role {self.role!r} (roles: {roles})") from None
-        if not isinstance(self.content, str):
+        if type(self.role) is not Role:
+            try:
+                object.__setattr__(self, "role", Role(self.role))
+            except ValueError:
+                roles = ", ".join(r.value for r in Role)
+                raise ConfigurationError(f"invalid message role {self.role!r} (roles: {roles})") from None
+        if type(self.content) is not str and not isinstance(self.content, str):
             raise ConfigurationError(f"message content must be a string, got {type(self.content).__name__}")
 
     @classmethod
@@ -116,6 +117,8 @@ class ExecutionContext:
 
     def require_call_fields(self) -> None:
         """Raises ConfigurationError unless tenant, agent and step are set."""
+        if self.tenant_id and self.agent_id and self.step_name:
+            return
         missing = [name for name in ("tenant_id", "agent_id", "step_name") if not getattr(self, name)]
         if missing:
             raise ConfigurationError(f"ExecutionContext is missing {', '.join(missing)} (required for a call)")
@@ -192,7 +195,7 @@ class LLMResponse:
     finish_reason: str | None = None
     attempts: list[Attempt] = field(default_factory=list)
     fallback_used: bool = False
-    call_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    call_id: str = field(default_factory=new_id)
     metadata: dict[str, Any] = field(default_factory=dict)
 
 

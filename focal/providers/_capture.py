@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -58,15 +57,18 @@ def current_observation() -> CallObservation | None:
     return _current.get()
 
 
-@contextmanager
-def observe_call() -> Iterator[CallObservation]:
-    """Install a fresh `CallObservation` for the `with` block."""
-    observation = CallObservation()
-    token = _current.set(observation)
-    try:
-        yield observation
-    finally:
-        _current.reset(token)
+class observe_call:
+    """Install a fresh `CallObservation` for the `with` block (a class: this runs on every call)."""
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> CallObservation:
+        observation = CallObservation()
+        self._token = _current.set(observation)
+        return observation
+
+    def __exit__(self, *exc: object) -> None:
+        _current.reset(self._token)
 
 
 class ObservingMixin:

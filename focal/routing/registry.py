@@ -54,16 +54,15 @@ class ModelInfo:
     supports_tools: bool = True
     supports_vision: bool = False
     supports_structured_output: bool = True
+    ref: str = field(init=False, repr=False, compare=False)
+    """The canonical reference, `provider/model-id`."""
+    breaker_key: str = field(init=False, repr=False, compare=False)
+    """`provider:tier`, the unit circuit breakers track."""
 
-    @property
-    def ref(self) -> str:
-        """The canonical reference, `provider/model-id`."""
-        return f"{self.provider}/{self.id}"
-
-    @property
-    def breaker_key(self) -> str:
-        """`provider:tier`, the unit circuit breakers track."""
-        return f"{self.provider}:{self.tier.value}"
+    def __post_init__(self) -> None:
+        # derived once: both are read several times on every call
+        object.__setattr__(self, "ref", f"{self.provider}/{self.id}")
+        object.__setattr__(self, "breaker_key", f"{self.provider}:{Tier(self.tier).value}")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

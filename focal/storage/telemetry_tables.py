@@ -24,9 +24,12 @@ class LLMCallRow(Base):
         Index("ix_llm_calls_tenant_created", "tenant_id", "created_at"),
         Index("ix_llm_calls_created_at", "created_at"),
         Index("ix_llm_calls_run_id", "run_id"),
+        Index("ix_llm_calls_call_id", "call_id"),
     )
 
-    call_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    attempt_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    call_id: Mapped[str] = mapped_column(String(64))
+    """Shared by the attempts (retries, fallback hops) of one call."""
     run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tenant_id: Mapped[str] = mapped_column(String(128))
     agent_id: Mapped[str] = mapped_column(String(128))

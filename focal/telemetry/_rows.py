@@ -22,6 +22,7 @@ def from_nusd(value: int | None) -> Decimal:
 
 def call_to_row(r: LLMCallRecord) -> dict[str, Any]:
     return {
+        "attempt_id": r.attempt_id,
         "call_id": r.call_id,
         "run_id": r.run_id,
         "tenant_id": r.tenant_id,
@@ -62,6 +63,7 @@ def call_to_row(r: LLMCallRecord) -> dict[str, Any]:
 def row_to_call(row: Any) -> LLMCallRecord:
     m = row._mapping
     return LLMCallRecord(
+        attempt_id=m["attempt_id"],
         call_id=m["call_id"],
         run_id=m["run_id"],
         tenant_id=m["tenant_id"],

@@ -72,7 +72,7 @@ class TelemetryAnalytics:
     ) -> list[LLMCallRecord]:
         """Call attempts, newest first."""
         stmt = self._where(select(LLMCallRow), LLMCallRow, _Filter(tenant, since))
-        stmt = stmt.order_by(LLMCallRow.created_at.desc(), LLMCallRow.call_id).limit(limit)
+        stmt = stmt.order_by(LLMCallRow.created_at.desc(), LLMCallRow.call_id, LLMCallRow.attempt_id).limit(limit)
         with self._engine.connect() as conn:
             return [row_to_call(r) for r in conn.execute(stmt)]
 

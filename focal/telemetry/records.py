@@ -3,17 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from focal._ids import new_id
+
 __all__ = ["CallStatus", "LLMCallRecord", "WorkflowRunRecord", "new_id"]
-
-
-def new_id() -> str:
-    """A new random id (32 hex characters)."""
-    return uuid.uuid4().hex
 
 
 def _now() -> dt.datetime:
@@ -52,8 +48,13 @@ class CallStatus:
 
 @dataclass(slots=True, kw_only=True)
 class LLMCallRecord:
-    """One attempt at an LLM call (a retry or a fallback hop is another record)."""
+    """One attempt at an LLM call (a retry or a fallback hop is another record).
 
+    `attempt_id` identifies the record; `call_id` is shared by every attempt of one call (and is the
+    answering response's `call_id`), so the retries and fallback hops of a call can be grouped.
+    """
+
+    attempt_id: str = field(default_factory=new_id)
     call_id: str = field(default_factory=new_id)
     run_id: str | None = None
     tenant_id: str
@@ -108,7 +109,10 @@ class LLMCallRecord:
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> LLMCallRecord:
-        """Inverse of `to_json_dict` (unknown keys are ignored)."""
+        """Inverse of `to_json_dict` (unknown keys are ignored). A record written before attempts had
+        their own id (one call id per attempt) keeps its call id as its attempt id: replays stay idempotent."""
+        if "attempt_id" not in data and "call_id" in data:
+            data = {**data, "attempt_id": data["call_id"]}
         return _from_json(cls, data, ("created_at",))
 
 

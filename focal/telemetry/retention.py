@@ -115,7 +115,7 @@ def export_jsonl(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     counts = {"calls": 0, "runs": 0}
-    calls = select(LLMCallRow).order_by(LLMCallRow.created_at, LLMCallRow.call_id)
+    calls = select(LLMCallRow).order_by(LLMCallRow.created_at, LLMCallRow.call_id, LLMCallRow.attempt_id)
     runs = select(WorkflowRunRow).order_by(WorkflowRunRow.started_at, WorkflowRunRow.run_id)
     if tenant is not None:
         calls = calls.where(LLMCallRow.tenant_id == tenant)

@@ -387,7 +387,7 @@ def _driver_insert(dialect: str) -> tuple[str, Any]:
     placeholder = "%s" if dialect == "postgresql" else "?"
     sql = (
         f"INSERT INTO llm_calls ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))}) "
-        "ON CONFLICT (call_id) DO NOTHING"
+        "ON CONFLICT (attempt_id) DO NOTHING"
     )
     if dialect == "postgresql":
         from psycopg.types.json import Json

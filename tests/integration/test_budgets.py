@@ -168,3 +168,75 @@ async def test_run_spend_is_settled_to_actual_cost(executor_with_budgets) -> Non
     first = await executor.run("hello", run_ctx)
     second = await executor.run("hello", run_ctx)
     assert executor.end_run("r2") == first.cost + second.cost  # estimates replaced by actual costs
+
+
+async def test_calls_without_a_max_tokens_cannot_overspend_at_their_worst(
+    database_url: str, registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    """`scenario_filtering` sets no max_tokens: the cap sent must be the one reserved, so even answers
+    that use every output token they are allowed stay within the budget."""
+    from focal.execution.testing import FakeModel
+
+    upgrade(database_url)
+    sync_engine, engine = make_sync_engine(database_url), make_async_engine(database_url)
+    caps: list[int | None] = []
+
+    def worst_case(model, registry, params):  # type: ignore[no-untyped-def]
+        caps.append(params.max_tokens)
+        return FakeModel(default="ok", usage=(100, params.max_tokens or 1_000_000))
+
+    budgets = BudgetManager(engine, ttl_seconds=60)
+    resolver = ModelResolver(
+        registry, catalogs, OverrideRepository(registry, catalogs, engine=sync_engine, async_engine=engine)
+    )
+    executor = ResilientExecutor(
+        AgnoExecutor(registry, model_factory=worst_case),
+        resolver,
+        budgets=budgets,
+        fallback=FallbackPolicy(enabled=False),
+    )
+    try:
+        await budgets.set_budget("acme", "day", Decimal("0.5"), on_limit="abort")
+        step = ExecutionContext(
+            tenant_id="acme", agent_id="support", session_id="acme:s", step_name="scenario_filtering"
+        )
+        results = await asyncio.gather(*(executor.run("hello", step) for _ in range(40)), return_exceptions=True)
+        ok = [r for r in results if not isinstance(r, BaseException)]
+        assert ok and all(isinstance(r, BudgetExceededError) for r in results if isinstance(r, BaseException))
+        assert caps and None not in caps  # a cap is always sent
+        (status,) = await budgets.status("acme")
+        assert status.reserved_usd == 0
+        assert status.spent_usd == sum(r.cost for r in ok) <= Decimal("0.5")
+    finally:
+        await engine.dispose()
+        sync_engine.dispose()
+
+
+async def test_an_answer_that_fails_validation_is_still_charged_and_recorded(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    from pydantic import BaseModel
+
+    from focal.execution import StructuredOutputError
+
+    class Verdict(BaseModel):
+        ok: bool
+
+    executor, budgets, fakes, records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="abort")
+    plan = await executor.plan(ctx())
+    fakes.script(plan.hops[0].ref, "not json", "still not json")
+    with pytest.raises(StructuredOutputError) as info:
+        await executor.run_structured("verdict?", Verdict, ctx())
+    err = info.value
+    # both model runs were billed by the provider: the error, the budget and the record all say so
+    assert err.usage is not None and (err.usage.input, err.usage.output) == (200, 100)
+    assert err.cost == registry_cost(executor, plan.hops[0], 200, 100) > 0
+    (status,) = await budgets.status("acme")
+    assert status.spent_usd == err.cost and status.reserved_usd == 0
+    (record,) = [r for r in records if r.status == "error"]
+    assert (record.input_tokens, record.output_tokens, record.cost_usd) == (200, 100, err.cost)
+    assert record.error_class == "StructuredOutputError"
+
+
+def registry_cost(executor: ResilientExecutor, model, input_tokens: int, output_tokens: int) -> Decimal:  # type: ignore[no-untyped-def]
+    return executor.registry.estimate_cost(model, input_tokens, output_tokens, 0)

@@ -26,8 +26,8 @@ UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
-    assert chain == ["0003_budgets", "0002_telemetry", "0001_routing"]
-    assert head_revision() == "0003_budgets"
+    assert chain == ["0004_call_attempts", "0003_budgets", "0002_telemetry", "0001_routing"]
+    assert head_revision() == "0004_call_attempts"
     assert len(script.get_heads()) == 1
 
 

@@ -62,3 +62,32 @@ def test_migration_matches_the_orm_tables(database_url: str) -> None:
     finally:
         engine.dispose()
     assert diffs == []
+
+
+def test_0004_keeps_existing_calls_each_its_own_call(database_url: str) -> None:
+    """Before 0004 each attempt had its own call id: it becomes the attempt id, and the call id stays."""
+    from sqlalchemy import text
+
+    upgrade(database_url, "0003_budgets")
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                text(
+                    "INSERT INTO llm_calls (call_id, tenant_id, agent_id, step_name, provider, tier, model_id, "
+                    "input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, total_tokens, cost_nusd, "
+                    "premium_cost_nusd, latency_ms, status, attempt_number, fallback_hop, streamed, created_at) "
+                    "VALUES ('old-1', 'acme', 'support', 'generation', 'openai', 'cheap', 'm', 1, 2, 0, 0, 3, 5, 9, "
+                    "1.5, 'success', 1, 0, false, '2026-11-30 10:00:00.000000')"
+                )
+            )
+        assert upgrade(database_url) == ("0003_budgets", head_revision())
+        with engine.connect() as conn:
+            row = conn.execute(text("SELECT attempt_id, call_id, cost_nusd FROM llm_calls")).one()
+        assert tuple(row) == ("old-1", "old-1", 5)
+        pk = inspect(engine).get_pk_constraint("llm_calls")
+        assert pk["constrained_columns"] == ["attempt_id"]
+        indexes = {ix["name"]: ix["column_names"] for ix in inspect(engine).get_indexes("llm_calls")}
+        assert indexes["ix_llm_calls_call_id"] == ["call_id"]
+    finally:
+        engine.dispose()

@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
-from structlog.testing import capture_logs
 
 from focal.execution import BreakerPolicy, BreakerState, CircuitBreaker
+from focal.execution import breaker as breaker_module
 from focal.execution.breaker import BreakerTicket
+from tests.fakes.logs import captured_logs
 
 
 class Clock:
@@ -274,7 +275,7 @@ def test_ticket_from_another_breaker_is_refused() -> None:
 def test_transitions_are_logged_and_stale_results_noted() -> None:
     breaker, clock, _ = make()
     slow = breaker.admit()
-    with capture_logs() as logs:
+    with captured_logs(breaker_module) as logs:
         trip(breaker)
         breaker.record_success(slow)
         clock.now += 5

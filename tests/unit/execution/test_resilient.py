@@ -66,6 +66,18 @@ async def test_500_once_then_ok_retries_same_model(harness) -> None:  # type: ig
     assert [r.status for r in harness.records] == ["error", "success"]
 
 
+async def test_attempts_of_one_call_share_its_call_id(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.fakes.script(SONNET, down(500), down(503), down(503))  # sonnet fails every try: gpt-4o answers
+    response = await harness.executor.run("hello", harness.ctx())
+    assert response.model_id == "gpt-4o"
+    records = harness.records
+    assert len(records) == 4
+    assert {r.call_id for r in records} == {response.call_id}  # one call ...
+    assert len({r.attempt_id for r in records}) == 4  # ... four attempts
+    other = await harness.executor.run("hello again", harness.ctx())
+    assert other.call_id != response.call_id and harness.records[-1].call_id == other.call_id
+
+
 async def test_retry_after_is_honoured(harness) -> None:  # type: ignore[no-untyped-def]
     harness.fakes.script(SONNET, RateLimitError("slow down", status_code=429, retry_after=4.0))
     response = await harness.executor.run("hello", harness.ctx())

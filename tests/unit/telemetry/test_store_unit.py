@@ -21,7 +21,7 @@ def call(i: int, **kw: object) -> LLMCallRecord:
         tenant_id="acme", agent_id="support", step_name="generation", provider="openai", tier="cheap", model_id="m"
     )
     base.update(kw)
-    return LLMCallRecord(call_id=f"call-{i:04d}", **base)  # type: ignore[arg-type]
+    return LLMCallRecord(call_id=f"call-{i:04d}", attempt_id=f"attempt-{i:04d}", **base)  # type: ignore[arg-type]
 
 
 async def call_ids(engine: AsyncEngine) -> list[str]:
