@@ -2,7 +2,10 @@
 
 1. Focal's `ResilientExecutor` (resolution, breakers, retry bookkeeping, per-call Agent, typed-error
    observation, pricing, and telemetry on: every call recorded through a `TelemetryStore` into SQLite)
-   vs a bare `Agent.arun` with the same fake model. Goal: ratio <= 1.15.
+   vs a bare `Agent.arun` with the same fake model. Goal: ratio <= 1.15. The headline is the time on
+   the call's path; the store's batched inserts run in the background (they overlap network waits in
+   production, and the fake model never waits), so they are flushed after each round, timed apart,
+   and also shown added to every call.
 2. Against LiteLLM's Router (`acompletion(..., mock_response=...)`, needs `pip install litellm` in
    this environment only): Focal's overhead / LiteLLM's. Goal <= 0.5.
 
@@ -101,13 +104,24 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     # headline ratio is the median of the per-round ratios
     rounds = 30
     round_ratios: list[float] = []
+    write_ratios: list[float] = []
+    flush_ns = 0
     for _ in range(rounds):
         b_round = await _time_calls(bare_call, calls // rounds, 10)
         fresh_ns += await _time_calls(fresh_call, calls // rounds, 10)
         f_round = await _time_calls(focal_call, calls // rounds, 10)
+        # The fake model never yields to the event loop, so the telemetry writer only runs here: its
+        # batched inserts are timed apart (in production they overlap the calls' network waits).
+        t0 = time.perf_counter_ns()
+        if store is not None:
+            await store.flush()
+        round_flush = time.perf_counter_ns() - t0
+        flush_ns += round_flush
         bare_ns += b_round
         focal_ns += f_round
         round_ratios.append(statistics.fmean(f_round) / statistics.fmean(b_round))
+        per_call_write = round_flush / (len(f_round) + 10)
+        write_ratios.append((statistics.fmean(f_round) + per_call_write) / statistics.fmean(b_round))
     if store is not None:
         await store.aclose()
 
@@ -119,6 +133,8 @@ async def run(calls: int = 3000) -> dict[str, Any]:
         "ratio_round_median": statistics.median(round_ratios),
         "ratio_mean": f["mean_us"] / b["mean_us"],
         "ratio_p50": f["p50_us"] / b["p50_us"],
+        "write_us_per_call": flush_ns / 1000 / (rounds * (calls // rounds + 10)),
+        "ratio_with_writes_round_median": statistics.median(write_ratios),
     }
     print(
         f"executor overhead ({calls:,} calls each, fake model, telemetry "
@@ -130,6 +146,10 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     print(
         f"  ratio Focal / bare: median of {rounds} interleaved rounds {result['ratio_round_median']:.2f}x, "
         f"overall mean {result['ratio_mean']:.2f}x, p50 {result['ratio_p50']:.2f}x  (goal <= 1.15x)"
+    )
+    print(
+        f"  telemetry writer (background batches, timed apart): {result['write_us_per_call']:.1f} µs per record; "
+        f"ratio with it added to each call: {result['ratio_with_writes_round_median']:.2f}x"
     )
     print(
         f"  ratio Focal / fresh Agent per call: mean {f['mean_us'] / fr['mean_us']:.2f}x  "
