@@ -99,7 +99,11 @@ class ExecutionContext:
     """Who a call is for and what it is part of. Tenant, agent and step are required for a call.
 
     The tenant comes from the host application, never from a model or a tool argument.
-    `deadline` (a `time.monotonic()` value) bounds the whole turn; retries never run past it.
+
+    Two clocks: `timeout_seconds` bounds each request to a provider (one attempt: a retry or a
+    fallback hop gets a fresh one), while `deadline` (a `time.monotonic()` value, see
+    `with_deadline_in`) bounds everything: no attempt, retry or back-off runs past it. To bound a
+    whole call, give it a deadline.
     """
 
     tenant_id: str

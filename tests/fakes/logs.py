@@ -16,6 +16,8 @@ from unittest import mock
 import structlog
 from structlog.testing import capture_logs
 
+from focal.logging._setup import _merge_bound
+
 
 @contextmanager
 def captured_logs(*modules: ModuleType) -> Iterator[list[dict[str, Any]]]:
@@ -26,7 +28,7 @@ def captured_logs(*modules: ModuleType) -> Iterator[list[dict[str, Any]]]:
     )
     try:
         with ExitStack() as stack:
-            events = stack.enter_context(capture_logs())
+            events = stack.enter_context(capture_logs(processors=[_merge_bound]))  # + Focal's bound context
             for module in modules:
                 stack.enter_context(mock.patch.object(module, "log", structlog.get_logger(module.__name__)))
             yield events

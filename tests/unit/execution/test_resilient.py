@@ -6,6 +6,7 @@ fault-injection tests through the real SDKs live in tests/integration/test_fault
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -27,7 +28,9 @@ from focal.execution import (
     StreamInterruptedError,
     StructuredOutputError,
 )
+from focal.execution import resilient as resilient_module
 from focal.execution.testing import FakeModels
+from tests.fakes.logs import captured_logs
 
 SONNET = "anthropic/claude-sonnet-5"  # support.generation's model
 GPT4O = "openai/gpt-4o"  # its first fallback
@@ -360,3 +363,30 @@ async def test_stream_deadline_is_a_typed_error(harness) -> None:  # type: ignor
     with pytest.raises(DeadlineExceededError):
         async for _ in harness.executor.stream("hello", ctx):
             pass
+
+
+async def test_two_tenants_at_once_never_see_each_other(harness) -> None:  # type: ignore[no-untyped-def]
+    """Concurrent calls of two tenants: each gets its own resolution, records and log context."""
+    await harness.overrides.aset("globex", "support", "generation", "openai:cheap")
+    model_of = {"acme": "claude-sonnet-5", "globex": "gpt-4o-mini"}
+
+    async def call(tenant: str, i: int):  # type: ignore[no-untyped-def]
+        ctx = harness.ctx(tenant_id=tenant, session_id=f"{tenant}:s{i}", run_id=f"{tenant}-run")
+        return tenant, i, await harness.executor.run(f"{tenant} question {i}", ctx)
+
+    with captured_logs(resilient_module) as logs:
+        results = await asyncio.gather(*(call(t, i) for i in range(15) for t in ("acme", "globex")))
+    records = {r.call_id: r for r in harness.records}
+    assert len(records) == 30
+    for tenant, i, response in results:
+        assert response.model_id == model_of[tenant]
+        record = records[response.call_id]
+        assert (record.tenant_id, record.session_id, record.run_id) == (tenant, f"{tenant}:s{i}", f"{tenant}-run")
+        assert record.model_id == model_of[tenant]
+    events = [e for e in logs if e["event"] == "llm_call"]
+    assert len(events) == 30
+    for event in events:  # every call's structlog event is bound with its own tenant / agent / session / step
+        tenant = event["tenant_id"]
+        assert event["model"].endswith(model_of[tenant])
+        assert event["session_id"].startswith(f"{tenant}:") and event["agent_id"] == "support"
+        assert event["step"] == "generation"
