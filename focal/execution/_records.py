@@ -48,8 +48,9 @@ class CallRecorder:
         usage: TokenUsage | None = response.usage if response is not None else getattr(error, "usage", None)
         cost: Decimal = response.cost if response is not None else (getattr(error, "cost", None) or Decimal(0))
         if usage is not None:
+            cached = min(usage.cached_input, usage.input)
             premium_cost = self.registry.estimate_cost(
-                self.premium_of(model), usage.input, usage.output, min(usage.cached_input, usage.input)
+                self.premium_of(model), usage.input, usage.output, cached, min(usage.cache_write, usage.input - cached)
             )
         try:
             self.sink(

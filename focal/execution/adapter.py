@@ -288,7 +288,10 @@ class AgnoExecutor:
 
     def price(self, model: ModelInfo, usage: TokenUsage) -> Decimal:
         """Cost of `usage` on `model` from the registry."""
-        return self.registry.estimate_cost(model, usage.input, usage.output, min(usage.cached_input, usage.input))
+        cached = min(usage.cached_input, usage.input)
+        return self.registry.estimate_cost(
+            model, usage.input, usage.output, cached, min(usage.cache_write, usage.input - cached)
+        )
 
     # --- one streamed attempt -------------------------------------------------------------
 

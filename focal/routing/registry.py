@@ -49,6 +49,8 @@ class ModelInfo:
     input_cost_per_million: Decimal
     output_cost_per_million: Decimal
     cached_input_cost_per_million: Decimal | None = None
+    cache_write_cost_per_million: Decimal | None = None
+    """Price of input tokens written to the provider's prompt cache (Anthropic: 1.25x input); None: the input price."""
     context_window: int
     max_output_tokens: int
     supports_tools: bool = True
@@ -145,6 +147,7 @@ class _ModelEntry(BaseModel):
     input_cost_per_million: NonNegativePrice
     output_cost_per_million: NonNegativePrice
     cached_input_cost_per_million: NonNegativePrice | None = None
+    cache_write_cost_per_million: NonNegativePrice | None = None
     context_window: int = Field(gt=0)
     max_output_tokens: int = Field(gt=0)
     supports_tools: bool = True
@@ -361,26 +364,30 @@ class ModelRegistry:
         input_tokens: int,
         output_tokens: int,
         cached_input_tokens: int = 0,
+        cache_write_tokens: int = 0,
     ) -> Decimal:
-        """Cost in USD. Cached input tokens are part of `input_tokens` and billed at the cached price.
+        """Cost in USD. `input_tokens` includes the cached (read) and cache-write tokens: cached ones are
+        billed at the cached price, cache writes at the cache-write price, the rest at the input price.
 
         Raises:
-            ValueError: negative token counts, or more cached than total input tokens.
+            ValueError: negative token counts, or more cached + cache-write than total input tokens.
         """
         info = self.parse_ref(model) if isinstance(model, str) else model
-        if min(input_tokens, output_tokens, cached_input_tokens) < 0:
+        if min(input_tokens, output_tokens, cached_input_tokens, cache_write_tokens) < 0:
             raise ValueError("token counts must not be negative")
-        if cached_input_tokens > input_tokens:
-            raise ValueError("cached_input_tokens cannot exceed input_tokens")
+        if cached_input_tokens + cache_write_tokens > input_tokens:
+            raise ValueError("cached_input_tokens + cache_write_tokens cannot exceed input_tokens")
         cached_price = info.cached_input_cost_per_million
         if cached_price is None:
             cached_price = info.input_cost_per_million
-        uncached = input_tokens - cached_input_tokens
         total = (
-            uncached * info.input_cost_per_million
+            (input_tokens - cached_input_tokens - cache_write_tokens) * info.input_cost_per_million
             + cached_input_tokens * cached_price
             + output_tokens * info.output_cost_per_million
         )
+        if cache_write_tokens:
+            write_price = info.cache_write_cost_per_million
+            total += cache_write_tokens * (info.input_cost_per_million if write_price is None else write_price)
         return total / _MILLION
 
 

@@ -135,7 +135,8 @@ class Reply:
     filtered: bool = False
     rst: bool = True
     usage: tuple[int, ...] = (42, 7, 0)
-    """(input tokens incl. cached, output tokens, cached input tokens[, reasoning tokens])"""
+    """(input tokens incl. cached and cache writes, output tokens, cached input tokens[, reasoning
+    tokens[, cache-write tokens (Anthropic)]])"""
 
     # --- answers ---------------------------------------------------------------------------------
 
@@ -256,6 +257,10 @@ class Reply:
     def tokens(self) -> tuple[int, int, int, int]:
         values = (*self.usage, 0, 0, 0, 0)
         return values[0], values[1], values[2], values[3]
+
+    def cache_writes(self) -> int:
+        """Input tokens written to the prompt cache (Anthropic reports them apart from input)."""
+        return self.usage[4] if len(self.usage) > 4 else 0
 
     def finish(self, fmt: str) -> str:
         if self.filtered:
@@ -637,10 +642,11 @@ def _complete(fmt: str, model: str, reply: Reply) -> Any:
             "stop_reason": reply.finish(fmt),
             "stop_sequence": None,
             "usage": {
-                "input_tokens": prompt - cached,  # Anthropic reports uncached input separately
+                # Anthropic reports cache reads and writes apart from the (remaining) input
+                "input_tokens": prompt - cached - reply.cache_writes(),
                 "output_tokens": completion,
                 "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
+                "cache_creation_input_tokens": reply.cache_writes(),
             },
         }
     if fmt == OLLAMA:
@@ -707,10 +713,10 @@ def _stream_events(
             "stop_reason": None,
             "stop_sequence": None,
             "usage": {
-                "input_tokens": prompt - cached,
+                "input_tokens": prompt - cached - reply.cache_writes(),
                 "output_tokens": 1,
                 "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": 0,
+                "cache_creation_input_tokens": reply.cache_writes(),
             },
         }
         lead = [

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,21 @@ async def test_ok_through_real_sdk_prices_real_usage(rig: Rig) -> None:
     assert (response.usage.input, response.usage.cached_input, response.usage.output) == (1200, 1000, 30)
     assert response.cost == rig.executor.registry.estimate_cost(SONNET, 1200, 30, 1000)
     assert response.request_id == "req_1" and response.finish_reason == "end_turn"
+
+
+@pytest.mark.parametrize("mode", MODES)
+async def test_cache_writes_are_priced_at_the_cache_write_price(rig: Rig, mode: str) -> None:
+    # 1,500 input tokens: 1,000 read from the prompt cache, 400 written to it, 100 plain
+    rig.server.script(Reply.ok("Cached.", usage=(1500, 30, 1000, 0, 400)))
+    outcome = await rig.call(mode)
+    rig.check(outcome, requests=1, answered=SONNET, written=[ok(SONNET)], content="Cached.")
+    response = outcome if mode == "plain" else outcome.final
+    usage = response.usage
+    assert (usage.input, usage.cached_input, usage.cache_write, usage.output) == (1500, 1000, 400, 30)
+    # sonnet: 100 x $3 + 1,000 x $0.30 + 400 x $3.75 (cache write) + 30 x $15, per million
+    assert response.cost == Decimal("0.00255")
+    (record,) = rig.records
+    assert record.cost_usd == response.cost and record.input_tokens == 1500
 
 
 @pytest.mark.parametrize("mode", MODES)

@@ -178,10 +178,20 @@ def test_estimate_cost_exact(registry: ModelRegistry) -> None:
     assert registry.estimate_cost(sonnet, 2_000, 0, 1_000) == registry.estimate_cost(sonnet, 2_000, 0)
 
 
+def test_estimate_cost_prices_cache_writes(registry: ModelRegistry) -> None:
+    # sonnet: 10k input = 6k plain + 3k cache reads + 1k cache writes; 2k output
+    cost = registry.estimate_cost("anthropic:capable", 10_000, 2_000, 3_000, 1_000)
+    assert cost == (6_000 * Decimal(3) + 3_000 * Decimal("0.30") + 1_000 * Decimal("3.75") + 2_000 * 15) / 1_000_000
+    # a provider without a cache-write price bills the writes as plain input
+    assert registry.estimate_cost("openai:cheap", 1_000, 0, 0, 400) == registry.estimate_cost("openai:cheap", 1_000, 0)
+    with pytest.raises(ValueError, match="cannot exceed input_tokens"):
+        registry.estimate_cost("anthropic:capable", 1_000, 0, 700, 400)
+
+
 @pytest.mark.parametrize(
     ("tokens", "fragment"),
     [
-        ((10, 5, 11), "cached_input_tokens cannot exceed input_tokens"),
+        ((10, 5, 11), r"cached_input_tokens \+ cache_write_tokens cannot exceed input_tokens"),
         ((-1, 5, 0), "token counts must not be negative"),
         ((10, -5, 0), "token counts must not be negative"),
         ((10, 5, -1), "token counts must not be negative"),
