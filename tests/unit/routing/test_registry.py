@@ -29,6 +29,7 @@ def test_lookups(registry: ModelRegistry, config_dir: Path) -> None:
         input_cost_per_million=Decimal("1.00"),
         output_cost_per_million=Decimal("5.00"),
         cached_input_cost_per_million=Decimal("0.10"),
+        cache_write_cost_per_million=Decimal("1.25"),
         context_window=200_000,
         max_output_tokens=64_000,
         supports_tools=True,
