@@ -10,7 +10,17 @@ from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 import focal._env  # noqa: F401
-from focal.execution import AgnoExecutor, BudgetManager, ModelFactory, ResilientExecutor
+from focal.execution import (
+    AgnoExecutor,
+    BreakerPolicy,
+    BudgetManager,
+    CircuitBreakers,
+    CostLimits,
+    LimitAction,
+    ModelFactory,
+    ResilientExecutor,
+    RetryPolicy,
+)
 from focal.logging import configure_logging
 from focal.providers import build_model
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository, load_routing_config
@@ -45,6 +55,9 @@ class Focal:
         *,
         migrate: bool | None = False,
         model_factory: ModelFactory = build_model,
+        retry: RetryPolicy | None = None,
+        breakers: CircuitBreakers | None = None,
+        cost_limits: CostLimits | None = None,
     ) -> Focal:
         """Load configuration and connect (no async needed).
 
@@ -53,6 +66,9 @@ class Focal:
             migrate: create or upgrade the schema first; False: a missing schema is an error;
                 None: migrate the embedded SQLite database, but never PostgreSQL (run `focal db upgrade`).
             model_factory: builds the Agno model per registry model (tests pass fakes).
+            retry, breakers, cost_limits: replace the ones built from the settings
+                (`FOCAL_RETRY_*`, `FOCAL_BREAKER_*`, `FOCAL_RUN_COST_LIMIT_USD`, `FOCAL_STEP_COST_LIMIT_USD`,
+                `FOCAL_COST_LIMIT_ACTION`), e.g. for per-step limits by name.
 
         Raises:
             ConfigError: invalid models.yaml or agent catalogs.
@@ -90,8 +106,25 @@ class Focal:
         executor = ResilientExecutor(
             AgnoExecutor(registry, model_factory=model_factory),
             resolver,
+            retry=retry
+            or RetryPolicy(max_attempts=settings.retry_max_attempts, max_delay=settings.retry_max_delay_seconds),
+            breakers=breakers
+            or CircuitBreakers(
+                BreakerPolicy(
+                    failure_threshold=settings.breaker_failure_threshold,
+                    window_seconds=settings.breaker_window_seconds,
+                    cooldown_seconds=settings.breaker_cooldown_seconds,
+                )
+            ),
             budgets=budgets,
+            cost_limits=cost_limits
+            or CostLimits(
+                per_run_usd=settings.run_cost_limit_usd,
+                per_step_usd=settings.step_cost_limit_usd,
+                on_limit=LimitAction(settings.cost_limit_action),
+            ),
             recorder=runs.record_call,
+            stall_timeout_seconds=settings.stall_timeout_seconds,
         )
         return cls(
             settings=settings,
@@ -114,13 +147,24 @@ class Focal:
         *,
         migrate: bool | None = None,
         model_factory: ModelFactory = build_model,
+        retry: RetryPolicy | None = None,
+        breakers: CircuitBreakers | None = None,
+        cost_limits: CostLimits | None = None,
     ) -> Focal:
         """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way).
 
         Loading the configuration and migrating the database block, so they run in a worker thread:
         the host's event loop keeps serving meanwhile.
         """
-        return await asyncio.to_thread(cls.open, settings, migrate=migrate, model_factory=model_factory)
+        return await asyncio.to_thread(
+            cls.open,
+            settings,
+            migrate=migrate,
+            model_factory=model_factory,
+            retry=retry,
+            breakers=breakers,
+            cost_limits=cost_limits,
+        )
 
     def close(self) -> None:
         """Release database connections (sync callers; telemetry still queued is spilled to JSONL and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
@@ -38,6 +39,23 @@ class FocalSettings(BaseSettings):
     default_task_tier: Tier | None = Field(
         default=None, description="Tier for unknown task types; unset means unknown tasks are an error."
     )
+    retry_max_attempts: int = Field(default=3, ge=1, description="Tries per hop, the first included.")
+    retry_max_delay_seconds: float = Field(
+        default=20.0, gt=0, description="Longest wait before a retry; a longer Retry-After moves to the next hop."
+    )
+    breaker_failure_threshold: int = Field(
+        default=5, ge=1, description="Failures within the window that open a breaker."
+    )
+    breaker_window_seconds: float = Field(default=60.0, gt=0)
+    breaker_cooldown_seconds: float = Field(default=30.0, gt=0, description="Open time before the one probe.")
+    stall_timeout_seconds: float = Field(default=30.0, gt=0, description="Longest silence inside a stream.")
+    run_cost_limit_usd: Decimal | None = Field(
+        default=None, ge=0, description="Most a run (calls sharing a run_id) may spend; unset: no limit."
+    )
+    step_cost_limit_usd: Decimal | None = Field(
+        default=None, ge=0, description="Most a single step call may cost; unset: no limit."
+    )
+    cost_limit_action: Literal["abort", "downgrade", "warn"] = "abort"
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> FocalSettings:

@@ -1,4 +1,4 @@
-"""`focal budgets set|list|remove`: tenant spending limits per day / month (UTC)."""
+"""`focal budgets set|list|remove|reclaim`: tenant spending limits per day / month (UTC)."""
 
 from __future__ import annotations
 
@@ -104,3 +104,20 @@ def remove_cmd(
         print_json([{"tenant_id": tenant, "period": period.value, "removed": True}])
     else:
         console.print(f"removed: tenant {tenant} {period.value} budget", markup=False)
+
+
+@app.command("reclaim")
+@handle_errors
+def reclaim_cmd(
+    tenant: str | None = typer.Option(None, "--tenant", "-t", help="Only this tenant (default: every tenant)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Release the money held by expired reservations (calls that died or failed to settle)."""
+    if tenant is not None:
+        check_tenant_id(tenant)
+    count = asyncio.run(_with_manager(lambda m: m.reclaim_expired(tenant)))
+    if as_json:
+        print_json([{"tenant_id": tenant, "reclaimed": count}])
+    else:
+        scope = f"tenant {tenant}" if tenant is not None else "all tenants"
+        console.print(f"reclaimed {count} expired reservation(s) ({scope})", markup=False)

@@ -289,16 +289,20 @@ def savings_cmd(tenant: str | None = TENANT, since: str | None = SINCE, as_json:
 @app.command("retention")
 @handle_errors
 def retention_cmd(
-    days: int = typer.Option(90, "--days", "-d", min=1, help="Keep this many days of rows."),
+    days: int = typer.Option(90, "--days", "-d", min=1, help="Keep this many days of call rows."),
+    runs_days: int | None = typer.Option(
+        None, "--runs-days", min=1, help="Keep this many days of workflow runs (default: --days)."
+    ),
     apply: bool = typer.Option(False, "--apply", help="Purge (default: only report)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Fold rows older than N days into daily aggregates and delete them (dry run without --apply)."""
     longest = (dt.datetime.now(dt.UTC) - _EARLIEST).days
-    if days > longest:
-        raise fail(f"--days {days} is too many: at most {longest} (back to {_EARLIEST.date().isoformat()})")
+    for option, value in (("--days", days), ("--runs-days", runs_days)):
+        if value is not None and value > longest:
+            raise fail(f"{option} {value} is too many: at most {longest} (back to {_EARLIEST.date().isoformat()})")
     with _engine() as engine:
-        rows = purge(engine, days=days, apply=apply)
+        rows = purge(engine, days=days, runs_days=runs_days, apply=apply)
     if as_json:
         print_json(rows)
         return

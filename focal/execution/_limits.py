@@ -23,13 +23,17 @@ class Hold:
     """What an admitted attempt holds until it is settled."""
 
     reservation: Reservation | None = None
-    run_id: str | None = None
+    run_key: tuple[str, str] | None = None
+    """(tenant, run id) whose spend holds `run_estimate`."""
     run_estimate: Decimal | None = None
+    step: str | None = None
+    step_limit: Decimal | None = None
+    """The step's cost limit: the actual cost is checked against it when settled."""
 
     @property
     def pending(self) -> bool:
         """Whether anything is held (settling an empty hold is a no-op)."""
-        return self.reservation is not None or self.run_id is not None
+        return self.reservation is not None or self.run_key is not None or self.step_limit is not None
 
     @property
     def estimate(self) -> Decimal:
@@ -46,12 +50,18 @@ class CostGuard:
         self.registry = registry
         self.budgets = budgets
         self.limits = limits
-        self._run_spend: OrderedDict[str, Decimal] = OrderedDict()
+        self._run_spend: OrderedDict[tuple[str, str], Decimal] = OrderedDict()  # (tenant, run id): spend
 
     @property
     def active(self) -> bool:
         """Whether anything is enforced (no estimate is made otherwise)."""
-        return self.budgets is not None or self.limits.per_step_usd is not None or self.limits.per_run_usd is not None
+        limits = self.limits
+        return (
+            self.budgets is not None
+            or limits.per_step_usd is not None
+            or limits.per_run_usd is not None
+            or bool(limits.steps)
+        )
 
     async def admit(
         self,
@@ -72,18 +82,22 @@ class CostGuard:
             return hold
         estimate = estimate_call_cost(self.registry, model, messages, max_tokens, instructions)
         limits, run_id = self.limits, ctx.run_id
+        step_limit = limits.step_limit(ctx.step_name)
         try:
-            if limits.per_step_usd is not None and estimate > limits.per_step_usd:
-                raise BudgetExceededError(
-                    f"step call on {model.ref} may cost up to ${estimate:.6f}, over the per-step limit "
-                    f"${limits.per_step_usd}",
-                    tenant_id=ctx.tenant_id,
-                    scope="step",
-                    limit_usd=limits.per_step_usd,
-                    estimate_usd=estimate,
-                )
+            if step_limit is not None:
+                if estimate > step_limit:
+                    raise BudgetExceededError(
+                        f"step {ctx.step_name!r} call on {model.ref} may cost up to ${estimate:.6f}, over its "
+                        f"limit ${step_limit}",
+                        tenant_id=ctx.tenant_id,
+                        scope="step",
+                        limit_usd=step_limit,
+                        estimate_usd=estimate,
+                    )
+                hold.step, hold.step_limit = ctx.step_name, step_limit
             if limits.per_run_usd is not None and run_id is not None:
-                spent = self._run_spend.get(run_id, Decimal(0))
+                run_key = (ctx.tenant_id, run_id)  # run ids are the host's: never shared across tenants
+                spent = self._run_spend.get(run_key, Decimal(0))
                 if spent + estimate > limits.per_run_usd:
                     raise BudgetExceededError(
                         f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
@@ -94,11 +108,11 @@ class CostGuard:
                         spent_usd=spent,
                         estimate_usd=estimate,
                     )
-                self._run_spend[run_id] = spent + estimate  # provisional; replaced by the actual cost on settle
-                self._run_spend.move_to_end(run_id)
+                self._run_spend[run_key] = spent + estimate  # provisional; replaced by the actual cost on settle
+                self._run_spend.move_to_end(run_key)
                 while len(self._run_spend) > _MAX_TRACKED_RUNS:
                     self._run_spend.popitem(last=False)
-                hold.run_id, hold.run_estimate = run_id, estimate
+                hold.run_key, hold.run_estimate = run_key, estimate
             if self.budgets is not None:
                 hold.reservation = await self.budgets.reserve(ctx.tenant_id, estimate)
             return hold
@@ -131,9 +145,12 @@ class CostGuard:
 
     async def settle(self, hold: Hold, actual: Decimal) -> None:
         """Replace what was held with the actual cost (0 releases it). Never raises."""
-        if hold.run_id is not None and hold.run_estimate is not None and hold.run_id in self._run_spend:
-            self._run_spend[hold.run_id] += actual - hold.run_estimate
-        hold.run_id = hold.run_estimate = None
+        if hold.run_key is not None and hold.run_estimate is not None and hold.run_key in self._run_spend:
+            self._run_spend[hold.run_key] += actual - hold.run_estimate
+        hold.run_key = hold.run_estimate = None
+        if hold.step_limit is not None and actual > hold.step_limit:  # the prompt was longer than estimated
+            log.warning("step_cost_over_limit", step=hold.step, cost_usd=str(actual), limit_usd=str(hold.step_limit))
+        hold.step_limit = None
         if self.budgets is not None and hold.reservation is not None:
             reservation, hold.reservation = hold.reservation, None
             try:
@@ -141,6 +158,8 @@ class CostGuard:
             except Exception as exc:  # never lose the answer over bookkeeping
                 log.error("budget_settle_failed", error=str(exc), tenant_id=reservation.tenant_id)
 
-    def end_run(self, run_id: str) -> Decimal:
-        """Forget a run's spend tracking; returns what it spent."""
-        return self._run_spend.pop(run_id, Decimal(0))
+    def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
+        """Forget a run's spend tracking (of `tenant_id`, or of every tenant using that run id);
+        returns what it spent."""
+        keys = [(tenant_id, run_id)] if tenant_id is not None else [k for k in self._run_spend if k[1] == run_id]
+        return sum((self._run_spend.pop(k, Decimal(0)) for k in keys), Decimal(0))

@@ -4,18 +4,34 @@ A call first *reserves* its estimated cost (prompt tokens + max output tokens, p
 registry) with one conditional UPDATE per period — `spent + reserved + estimate <= limit` — in a
 single transaction, so concurrent calls can never admit more than the budget on SQLite or
 PostgreSQL. After the call the reservation is *settled* with the actual cost (or released).
+
+Every reservation is a *lease*: the transaction that admits it also inserts its
+`budget_reservations` row, with the periods it holds, the amount and an expiry (`lease_seconds`,
+15 minutes by default, far above any call). Settling deletes that row and moves the amount from
+reserved to spent in one transaction; only the transaction that deletes a live row touches
+`reserved_nusd`, so settling twice changes nothing. A reservation whose process died (or whose
+settle failed) is *reclaimed* once expired: its hold is released and its row is kept as a
+tombstone, so a settle that still arrives records the actual spend (once) without releasing the
+hold again. Reclaiming happens inside `reserve()` for the tenant when a call is refused (then the
+admission is retried once), and on demand with `reclaim_expired()` / `focal budgets reclaim`.
+
+So for every `budget_usage` row, `reserved_nusd` is the sum of the live leases holding it. Rows are
+locked in one order everywhere (the lease, then the day, then the month), so PostgreSQL transactions
+cannot deadlock on them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
@@ -23,10 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from focal.execution.errors import BudgetExceededError, ConfigurationError
 from focal.execution.types import Message
 from focal.routing import ModelInfo, ModelRegistry
-from focal.storage.budget_tables import NANO_USD, BudgetUsage, TenantBudget
+from focal.storage.budget_tables import NANO_USD, BudgetReservation, BudgetUsage, TenantBudget
 from focal.storage.tables import utcnow
 
 __all__ = [
+    "DEFAULT_LEASE_SECONDS",
     "BudgetManager",
     "BudgetPeriod",
     "CostLimits",
@@ -57,14 +74,23 @@ class CostLimits:
     """Limits within a run (one turn) and per step call; None means no limit.
 
     Attributes:
-        per_run_usd: the most a run (all calls sharing `ctx.run_id`) may spend.
-        per_step_usd: the most a single step call may cost (estimated before, checked after).
+        per_run_usd: the most a run (all calls of one tenant sharing `ctx.run_id`) may spend.
+        per_step_usd: the most a single step call may cost, for steps without their own limit.
+        steps: limits by step name (e.g. `{"generation": Decimal("0.05")}`), over `per_step_usd`.
         on_limit: abort, downgrade to a cheaper tier, or warn.
+
+    A call is admitted against its worst case (prompt + output cap) before it is sent; its actual
+    cost is checked again after, and one over its step limit is logged (`step_cost_over_limit`).
     """
 
     per_run_usd: Decimal | None = None
     per_step_usd: Decimal | None = None
+    steps: Mapping[str, Decimal] = field(default_factory=dict)
     on_limit: LimitAction = LimitAction.ABORT
+
+    def step_limit(self, step: str | None) -> Decimal | None:
+        """The limit for one call of `step`."""
+        return self.steps.get(step, self.per_step_usd) if step is not None else self.per_step_usd
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,11 +111,21 @@ class TenantBudgetInfo:
 
 @dataclass(frozen=True, slots=True)
 class Reservation:
-    """Money held for one call until it is settled or released."""
+    """Money held for one call until it is settled, or reclaimed once its lease has expired.
+
+    Attributes:
+        tenant_id: whose budgets hold it.
+        amount: what is held in each period (whole nano-dollars, rounded up).
+        periods: the `(period, period_start)` usage rows holding it, e.g. `("day", "2026-11-22")`.
+        id: its `budget_reservations` row.
+        expires_at: from then on it may be reclaimed (UTC).
+    """
 
     tenant_id: str
     amount: Decimal
     periods: tuple[tuple[str, str], ...]  # (period, period_start)
+    id: str
+    expires_at: dt.datetime
 
 
 def estimate_prompt_tokens(messages: Sequence[Message], instructions: str | None = None) -> int:
@@ -162,14 +198,50 @@ def _period_start(period: BudgetPeriod, now: dt.datetime) -> str:
     return now.strftime("%Y-%m-%d") if period is BudgetPeriod.DAY else now.strftime("%Y-%m")
 
 
+DEFAULT_LEASE_SECONDS = 15 * 60
+"""How long a reservation holds its money unless settled: far above the longest call."""
+
+_TOMBSTONE_RETENTION = dt.timedelta(days=1)  # how long a reclaimed lease waits for a late settle
+
+# The lease column naming the usage row of each period.
+_START_COLUMN = {BudgetPeriod.DAY.value: "day_start", BudgetPeriod.MONTH.value: "month_start"}
+
+
 class BudgetManager:
     """Tenant budgets over an async engine. Tenants without a budget cost no database round trip
-    once their (empty) budget list is cached (`ttl_seconds`)."""
+    once their (empty) budget list is cached (`ttl_seconds`).
 
-    def __init__(self, engine: AsyncEngine, *, ttl_seconds: float = 5.0, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    Args:
+        engine: the database holding the budget tables.
+        ttl_seconds: how long a tenant's budget list is cached.
+        lease_seconds: how long a reservation holds its money unless settled; after that it may be
+            reclaimed. Keep it well above the longest call: a call still running when its lease
+            is reclaimed is charged when it settles, but no longer held while it runs.
+        clock: monotonic seconds for the cache.
+        wall_clock: the current UTC time, for periods and leases (tests inject a fake one).
+
+    Raises:
+        ConfigurationError: `lease_seconds` is not a positive finite number.
+    """
+
+    def __init__(  # type: ignore[no-untyped-def]
+        self,
+        engine: AsyncEngine,
+        *,
+        ttl_seconds: float = 5.0,
+        lease_seconds: float = DEFAULT_LEASE_SECONDS,
+        clock=time.monotonic,
+        wall_clock: Callable[[], dt.datetime] = utcnow,
+    ) -> None:
+        if isinstance(lease_seconds, bool) or not (
+            isinstance(lease_seconds, int | float) and math.isfinite(lease_seconds) and lease_seconds > 0
+        ):
+            raise ConfigurationError(f"lease_seconds {lease_seconds!r} must be a positive number of seconds")
         self._engine = engine
         self._ttl = ttl_seconds
+        self._lease = dt.timedelta(seconds=lease_seconds)
         self._clock = clock
+        self._now = wall_clock
         self._cache: dict[str, tuple[float, tuple[TenantBudgetInfo, ...]]] = {}
 
     def _insert(self):  # type: ignore[no-untyped-def]
@@ -254,7 +326,7 @@ class BudgetManager:
 
     async def status(self, tenant_id: str, now: dt.datetime | None = None) -> list[TenantBudgetInfo]:
         """Limits with the current period's spend and reservations."""
-        now = now or utcnow()
+        now = now or self._now()
         out = []
         async with self._engine.connect() as conn:
             for info in await self.budgets(tenant_id, fresh=True):
@@ -284,7 +356,15 @@ class BudgetManager:
     # --- reservations ---------------------------------------------------------------------
 
     async def reserve(self, tenant_id: str, amount: Decimal, now: dt.datetime | None = None) -> Reservation | None:
-        """Atomically hold `amount` against every budget of the tenant.
+        """Atomically hold `amount` against every budget of the tenant, as a lease.
+
+        When a period refuses it, the tenant's expired leases are reclaimed and, if there were any
+        (released by this call or by a concurrent one), the admission is tried once more.
+
+        Args:
+            tenant_id: whose budgets to hold it against.
+            amount: the most the call may cost.
+            now: the time choosing the periods and starting the lease (default: the wall clock).
 
         Returns:
             The reservation, or None when the tenant has no budget.
@@ -296,9 +376,22 @@ class BudgetManager:
         budgets = await self.budgets(tenant_id)
         if not budgets:
             return None
-        now = now or utcnow()
+        now = now or self._now()
+        try:
+            return await self._admit(tenant_id, budgets, amount, now)
+        except BudgetExceededError:
+            _, expired = await self._reclaim(tenant_id, now)
+            if not expired:
+                raise
+        return await self._admit(tenant_id, budgets, amount, now)
+
+    async def _admit(
+        self, tenant_id: str, budgets: Sequence[TenantBudgetInfo], amount: Decimal, now: dt.datetime
+    ) -> Reservation:
+        budgets = sorted(budgets, key=lambda b: b.period.value)  # day, then month: one lock order
         periods = tuple((b.period.value, _period_start(b.period, now)) for b in budgets)
         held = to_nano(amount, round_up=True)
+        lease = Reservation(tenant_id, from_nano(held), periods, uuid.uuid4().hex, now + self._lease)
         async with self._engine.begin() as conn:
             for budget, (period, start) in zip(budgets, periods, strict=True):
                 await self._ensure_row(conn, tenant_id, period, start)
@@ -333,13 +426,51 @@ class BudgetManager:
                         spent_usd=spent,
                         estimate_usd=amount,
                     )
-        return Reservation(tenant_id, from_nano(held), periods)
+            starts = dict(periods)
+            await conn.execute(
+                insert(BudgetReservation).values(
+                    id=lease.id,
+                    tenant_id=tenant_id,
+                    day_start=starts.get(BudgetPeriod.DAY.value),
+                    month_start=starts.get(BudgetPeriod.MONTH.value),
+                    amount_nusd=held,
+                    created_at=now,
+                    expires_at=lease.expires_at,
+                    reclaimed_at=None,
+                )
+            )
+        return lease
 
-    async def settle(self, reservation: Reservation | None, actual: Decimal) -> None:
-        """Replace the held amount with the actual cost (0 releases it)."""
+    async def settle(self, reservation: Reservation | None, actual: Decimal) -> bool:
+        """Replace the held amount with the actual cost (0 releases it), once.
+
+        Deleting the lease row and adjusting the periods is one transaction, and only the
+        transaction that deletes the row adjusts them: settling again changes nothing. A
+        reservation already reclaimed (its lease expired) has its actual cost added to spent;
+        its hold was released by the reclaim and is not released twice.
+
+        Args:
+            reservation: what `reserve` returned (None: nothing to do).
+            actual: what the call cost.
+
+        Returns:
+            Whether this call recorded it (False: no reservation, or already settled).
+        """
         if reservation is None:
-            return
+            return False
         async with self._engine.begin() as conn:
+            live = await conn.execute(
+                delete(BudgetReservation).where(
+                    BudgetReservation.id == reservation.id, BudgetReservation.reclaimed_at.is_(None)
+                )
+            )
+            if live.rowcount == 1:
+                release = to_nano(reservation.amount)
+            else:
+                reclaimed = await conn.execute(delete(BudgetReservation).where(BudgetReservation.id == reservation.id))
+                if reclaimed.rowcount != 1:
+                    return False  # settled before (or reclaimed more than a day ago)
+                release = 0
             for period, start in reservation.periods:
                 await conn.execute(
                     update(BudgetUsage)
@@ -349,11 +480,76 @@ class BudgetManager:
                         BudgetUsage.period_start == start,
                     )
                     .values(
-                        reserved_nusd=BudgetUsage.reserved_nusd - to_nano(reservation.amount),
+                        reserved_nusd=BudgetUsage.reserved_nusd - release,
                         spent_nusd=BudgetUsage.spent_nusd + to_nano(actual, round_up=True),
                         updated_at=utcnow(),
                     )
                 )
+        return True
+
+    async def reclaim_expired(self, tenant_id: str | None = None, *, now: dt.datetime | None = None) -> int:
+        """Release the holds of expired reservations (their calls died or failed to settle).
+
+        Each is released in its own transaction, only by the transaction that marks it reclaimed,
+        so concurrent reclaims, settles and reservations never release a hold twice. Reclaimed
+        leases stay a day for late settles, then are deleted here.
+
+        Args:
+            tenant_id: only this tenant's (default: every tenant's).
+            now: the time to compare expiries with (default: the wall clock).
+
+        Returns:
+            How many reservations this call reclaimed.
+        """
+        reclaimed, _ = await self._reclaim(tenant_id, now or self._now())
+        return reclaimed
+
+    async def _reclaim(self, tenant_id: str | None, now: dt.datetime) -> tuple[int, int]:
+        """(leases this call reclaimed, expired live leases it found); tombstones past retention go."""
+        lease = BudgetReservation
+        query = select(
+            lease.id, lease.tenant_id, lease.day_start, lease.month_start, lease.amount_nusd, lease.reclaimed_at
+        ).where(
+            lease.expires_at <= now,
+            or_(lease.reclaimed_at.is_(None), lease.expires_at <= now - _TOMBSTONE_RETENTION),
+        )
+        if tenant_id is not None:
+            query = query.where(lease.tenant_id == tenant_id)
+        async with self._engine.connect() as conn:
+            candidates = (await conn.execute(query.order_by(lease.expires_at))).all()
+        reclaimed = expired = 0
+        for row in candidates:
+            expired += row.reclaimed_at is None
+            async with self._engine.begin() as conn:
+                marked = await conn.execute(
+                    update(lease)
+                    .where(lease.id == row.id, lease.reclaimed_at.is_(None), lease.expires_at <= now)
+                    .values(reclaimed_at=now)
+                )
+                if marked.rowcount != 1:  # a tombstone past its retention, or settled / reclaimed meanwhile
+                    await conn.execute(
+                        delete(lease).where(
+                            lease.id == row.id,
+                            lease.reclaimed_at.is_not(None),
+                            lease.expires_at <= now - _TOMBSTONE_RETENTION,
+                        )
+                    )
+                    continue
+                for period in sorted(_START_COLUMN):
+                    start = getattr(row, _START_COLUMN[period])
+                    if start is None:
+                        continue
+                    await conn.execute(
+                        update(BudgetUsage)
+                        .where(
+                            BudgetUsage.tenant_id == row.tenant_id,
+                            BudgetUsage.period == period,
+                            BudgetUsage.period_start == start,
+                        )
+                        .values(reserved_nusd=BudgetUsage.reserved_nusd - row.amount_nusd, updated_at=utcnow())
+                    )
+                reclaimed += 1
+        return reclaimed, expired
 
     async def _ensure_row(self, conn: AsyncConnection, tenant_id: str, period: str, start: str) -> None:
         stmt = (

@@ -197,9 +197,9 @@ class ResilientExecutor:
         self._fallback = policy
         self._plans = PlanCache(self.resolver, policy)
 
-    def end_run(self, run_id: str) -> Decimal:
-        """Forget a run's spend tracking; returns what it spent."""
-        return self.guard.end_run(run_id)
+    def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
+        """Forget a run's spend tracking (per-run cost limit); returns what it spent."""
+        return self.guard.end_run(run_id, tenant_id)
 
     @property
     def cost_limits(self) -> CostLimits:

@@ -9,12 +9,13 @@ from focal.storage._engines import (
 )
 from focal.storage._migrate import current_revision, head_revision, require_schema, upgrade
 from focal.storage._urls import async_url, backend, sync_url
-from focal.storage.budget_tables import BudgetUsage, TenantBudget
+from focal.storage.budget_tables import BudgetReservation, BudgetUsage, TenantBudget
 from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideChange, utcnow
 from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
 
 __all__ = [
     "Base",
+    "BudgetReservation",
     "BudgetUsage",
     "LLMCallRow",
     "TelemetryDailyAggregate",

@@ -31,8 +31,10 @@ _SUMS = (
 )
 
 
-def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | None = None) -> list[dict[str, Any]]:
-    """Rows older than `days` per table; with `apply`, fold calls into daily aggregates and delete them.
+def purge(
+    engine: Engine, *, days: int, runs_days: int | None = None, apply: bool = False, now: dt.datetime | None = None
+) -> list[dict[str, Any]]:
+    """Rows older than their table's retention; with `apply`, fold calls into daily aggregates and delete them.
 
     The fold sums exactly the rows the `DELETE ... RETURNING` removed, in the same transaction: a
     purge is all-or-nothing, a row that arrives meanwhile (a replayed spill) is either folded or
@@ -41,7 +43,9 @@ def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | 
 
     Args:
         engine: Focal's database (migrated).
-        days: keep rows from the last `days` days (at least 1).
+        days: keep call rows from the last `days` days (at least 1).
+        runs_days: keep workflow runs from the last `runs_days` days (default: `days`). A run's cost
+            stays in the call aggregates after its row is gone.
         apply: delete (default: only count).
         now: the reference time (tests).
 
@@ -49,11 +53,17 @@ def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | 
         One row per table: table, cutoff, rows older than it (purged ones when `apply`), and `purged`.
 
     Raises:
-        ValueError: `days` below 1.
+        ValueError: `days` or `runs_days` below 1, or further back than year 1.
     """
-    if days < 1:
+    runs_days = days if runs_days is None else runs_days
+    if min(days, runs_days) < 1:
         raise ValueError("retention days must be at least 1")
-    cutoff = (now or dt.datetime.now(dt.UTC)) - dt.timedelta(days=days)
+    current = now or dt.datetime.now(dt.UTC)
+    try:
+        cutoff = current - dt.timedelta(days=days)
+        runs_cutoff = current - dt.timedelta(days=runs_days)
+    except OverflowError:
+        raise ValueError(f"retention of {max(days, runs_days)} days reaches back before year 1") from None
     with engine.begin() as conn:
         if apply:
             deleted = conn.execute(
@@ -62,17 +72,17 @@ def purge(engine: Engine, *, days: int, apply: bool = False, now: dt.datetime | 
                 .returning(*(LLMCallRow.__table__.c[c] for c in _RETURNED))
             )
             old_calls = _fold(conn, deleted)
-            old_runs = conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)).rowcount
+            old_runs = conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < runs_cutoff)).rowcount
         else:
             old_calls = conn.execute(
                 select(func.count()).select_from(LLMCallRow).where(LLMCallRow.created_at < cutoff)
             ).scalar_one()
             old_runs = conn.execute(
-                select(func.count()).select_from(WorkflowRunRow).where(WorkflowRunRow.started_at < cutoff)
+                select(func.count()).select_from(WorkflowRunRow).where(WorkflowRunRow.started_at < runs_cutoff)
             ).scalar_one()
     return [
         {"table": "llm_calls", "cutoff": cutoff, "rows": old_calls, "purged": apply},
-        {"table": "workflow_runs", "cutoff": cutoff, "rows": old_runs, "purged": apply},
+        {"table": "workflow_runs", "cutoff": runs_cutoff, "rows": old_runs, "purged": apply},
     ]
 
 

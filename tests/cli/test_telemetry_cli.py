@@ -165,6 +165,9 @@ def test_retention_apply_purges(seeded: str) -> None:
     assert [(r["table"], r["rows"], r["purged"]) for r in rows] == [("llm_calls", 0, True), ("workflow_runs", 0, True)]
     assert run(*db, "calls", "--since", tomorrow, "--json") == []
     assert len(run(*db, "costs", "--by", "tenant", "--json")) == 2
+    rows = run(*db, "retention", "--days", "30", "--runs-days", "7", "--json")  # one retention per table
+    cutoffs = {r["table"]: dt.datetime.fromisoformat(r["cutoff"]) for r in rows}
+    assert round((cutoffs["llm_calls"] - cutoffs["workflow_runs"]).total_seconds()) == -23 * 86400
 
 
 def test_file_and_schema_errors_are_one_line(seeded: str, tmp_path: Path) -> None:

@@ -106,3 +106,36 @@ def test_sync_close_spills_what_is_still_buffered(tmp_path: Path) -> None:
     app.close()  # no event loop: nothing could be written yet
     spill = tmp_path / "telemetry-spill" / "telemetry-spill.jsonl"
     assert spill.is_file() and '"tenant_id": "acme"' in spill.read_text()
+
+
+async def test_resilience_and_cost_limits_come_from_the_settings(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    from focal.execution import CostLimits, LimitAction
+
+    settings = FocalSettings(
+        data_dir=tmp_path,
+        retry_max_attempts=5,
+        retry_max_delay_seconds=3,
+        breaker_failure_threshold=2,
+        breaker_cooldown_seconds=7,
+        stall_timeout_seconds=4,
+        run_cost_limit_usd=Decimal("0.5"),
+        cost_limit_action="downgrade",
+    )
+    app = await Focal.create(settings, model_factory=FakeModels().factory)
+    try:
+        executor = app.executor
+        assert (executor.retry.max_attempts, executor.retry.max_delay) == (5, 3)
+        policy = executor.breakers.get("openai:cheap").policy
+        assert (policy.failure_threshold, policy.cooldown_seconds) == (2, 7)
+        assert executor.stall_timeout_seconds == 4
+        assert executor.cost_limits == CostLimits(per_run_usd=Decimal("0.5"), on_limit=LimitAction.DOWNGRADE)
+    finally:
+        await app.aclose()
+    limits = CostLimits(steps={"generation": Decimal("0.01")})
+    app = await Focal.create(FocalSettings(data_dir=tmp_path), model_factory=FakeModels().factory, cost_limits=limits)
+    try:
+        assert app.executor.cost_limits is limits  # explicit objects win over the settings
+    finally:
+        await app.aclose()

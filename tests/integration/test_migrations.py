@@ -13,21 +13,22 @@ from focal.storage import Base, current_revision, head_revision, make_sync_engin
 from focal.storage._migrate import _config
 
 ROUTING_TABLES = {"tenant_model_overrides", "tenant_model_override_changes"}
-ALL_TABLES = ROUTING_TABLES | {
-    "llm_calls",
-    "workflow_runs",
-    "telemetry_daily_aggregates",
-    "tenant_budgets",
-    "budget_usage",
-}
+BUDGET_TABLES = {"tenant_budgets", "budget_usage", "budget_reservations"}
+ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | {"llm_calls", "workflow_runs", "telemetry_daily_aggregates"}
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
 def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
-    assert chain == ["0004_call_attempts", "0003_budgets", "0002_telemetry", "0001_routing"]
-    assert head_revision() == "0004_call_attempts"
+    assert chain == [
+        "0005_budget_reservations",
+        "0004_call_attempts",
+        "0003_budgets",
+        "0002_telemetry",
+        "0001_routing",
+    ]
+    assert head_revision() == "0005_budget_reservations"
     assert len(script.get_heads()) == 1
 
 
@@ -80,7 +81,8 @@ def test_upgrade_creates_the_schema_and_a_second_run_is_a_no_op(database_url: st
         engine.dispose()
 
 
-def test_routing_tables_match_the_orm_models(database_url: str) -> None:
+@pytest.mark.parametrize("tables", [ROUTING_TABLES, BUDGET_TABLES], ids=["routing", "budgets"])
+def test_tables_match_the_orm_models(database_url: str, tables: set[str]) -> None:
     upgrade(database_url)
     engine = make_sync_engine(database_url)
     try:
@@ -89,15 +91,45 @@ def test_routing_tables_match_the_orm_models(database_url: str) -> None:
                 conn,
                 opts={
                     "compare_type": True,
-                    "include_object": lambda obj, name, kind, reflected, compare_to: (
-                        kind != "table" or name in ROUTING_TABLES
-                    ),
+                    "include_object": lambda obj, name, kind, reflected, compare_to: kind != "table" or name in tables,
                 },
             )
             diffs = compare_metadata(context, Base.metadata)
     finally:
         engine.dispose()
     assert diffs == []
+
+
+def test_0005_budget_reservations_downgrades_and_upgrades_again(database_url: str) -> None:
+    from alembic import command
+
+    assert upgrade(database_url, "0004_call_attempts") == (None, "0004_call_attempts")
+    assert upgrade(database_url) == ("0004_call_attempts", "0005_budget_reservations")
+    engine = make_sync_engine(database_url)
+    try:
+        insp = inspect(engine)
+        assert [c["name"] for c in insp.get_columns("budget_reservations")] == [
+            "id",
+            "tenant_id",
+            "day_start",
+            "month_start",
+            "amount_nusd",
+            "created_at",
+            "expires_at",
+            "reclaimed_at",
+        ]
+        indexes = {i["name"]: i["column_names"] for i in insp.get_indexes("budget_reservations")}
+        assert indexes == {"ix_budget_reservations_tenant_expiry": ["tenant_id", "expires_at"]}
+        cfg = _config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0004_call_attempts")
+        assert current_revision(engine) == "0004_call_attempts"
+        assert "budget_reservations" not in inspect(engine).get_table_names()
+        assert {"tenant_budgets", "budget_usage"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert upgrade(database_url) == ("0004_call_attempts", head_revision())
 
 
 def test_upgrade_step_by_step(database_url: str) -> None:

@@ -210,6 +210,22 @@ def test_retention_folds_then_purges_and_keeps_totals(analytics: TelemetryAnalyt
         purge(engine, days=0)
 
 
+def test_retention_is_set_per_table(analytics: TelemetryAnalytics) -> None:
+    engine = analytics._engine
+    later = NOW + dt.timedelta(days=10)  # every run started 10 days before `later`
+    rows = purge(engine, days=365, runs_days=5, now=later)
+    assert [(r["table"], r["rows"]) for r in rows] == [("llm_calls", 0), ("workflow_runs", 2)]
+    assert rows[1]["cutoff"] == later - dt.timedelta(days=5) and rows[0]["cutoff"] == later - dt.timedelta(days=365)
+    before = analytics.cost_by("tenant")
+    purge(engine, days=365, runs_days=5, apply=True, now=later)
+    assert analytics.runs() == [] and len(analytics.calls(limit=100)) == 6  # calls kept, runs gone
+    assert analytics.cost_by("tenant") == before
+    with pytest.raises(ValueError, match="at least 1"):
+        purge(engine, days=30, runs_days=0)
+    with pytest.raises(ValueError, match="before year 1"):
+        purge(engine, days=10**8)
+
+
 def test_export_round_trips(analytics: TelemetryAnalytics, tmp_path: Path) -> None:
     path = tmp_path / "out" / "telemetry.jsonl"
     counts = export_jsonl(analytics._engine, path)

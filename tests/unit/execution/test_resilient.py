@@ -390,3 +390,29 @@ async def test_two_tenants_at_once_never_see_each_other(harness) -> None:  # typ
         assert event["model"].endswith(model_of[tenant])
         assert event["session_id"].startswith(f"{tenant}:") and event["agent_id"] == "support"
         assert event["step"] == "generation"
+
+
+async def test_step_limits_by_name_and_run_limits_per_tenant(harness) -> None:  # type: ignore[no-untyped-def]
+    from decimal import Decimal
+
+    from focal.execution import BudgetExceededError, CostLimits
+
+    # generation may cost up to 5 cents; every other step only a hundredth of a cent
+    harness.executor.cost_limits = CostLimits(per_step_usd=Decimal("0.0001"), steps={"generation": Decimal("0.05")})
+    assert (await harness.executor.run("hello", harness.ctx())).model_id == "claude-sonnet-5"
+    with pytest.raises(BudgetExceededError, match="step 'rule_filtering'") as info:
+        await harness.executor.run("hello", harness.ctx(step="rule_filtering"))
+    assert info.value.scope == "step" and info.value.limit_usd == Decimal("0.0001")
+
+    # a per-run limit counts each tenant's spend apart, even when hosts reuse a run id
+    for model in harness.fakes.models.values():
+        model.usage = (100, 800)  # every answer uses its whole cap: sonnet $0.0123
+    harness.executor.cost_limits = CostLimits(per_run_usd=Decimal("0.013"))
+    acme = harness.ctx(run_id="turn-1")
+    globex = harness.ctx(tenant_id="globex", session_id="globex:s1", run_id="turn-1")
+    await harness.executor.run("hello", acme)  # estimate ~ $0.0120 (800 output tokens held) fits
+    await harness.executor.run("hello", globex)  # globex's run is untouched by acme's spend
+    with pytest.raises(BudgetExceededError, match="run turn-1"):
+        await harness.executor.run("hello", acme)  # acme's run: $0.0123 spent + next estimate > $0.013
+    assert harness.executor.end_run("turn-1", "acme") > 0
+    await harness.executor.run("hello", acme)  # forgotten: a new turn may start over
