@@ -107,6 +107,7 @@ def call_record(
         input_tokens=usage.input if usage else 0,
         output_tokens=usage.output if usage else 0,
         cached_input_tokens=usage.cached_input if usage else 0,
+        cache_write_tokens=usage.cache_write if usage else 0,
         reasoning_tokens=usage.reasoning if usage else 0,
         total_tokens=usage.total if usage else 0,
         cost_usd=cost,

@@ -108,6 +108,7 @@ class TelemetryAnalytics:
                 "input_tokens": 0,
                 "output_tokens": 0,
                 "cached_input_tokens": 0,
+                "cache_write_tokens": 0,
                 "cost_nusd": 0,
                 "premium_cost_nusd": 0,
             }
@@ -121,6 +122,7 @@ class TelemetryAnalytics:
                 func.sum(LLMCallRow.input_tokens),
                 func.sum(LLMCallRow.output_tokens),
                 func.sum(LLMCallRow.cached_input_tokens),
+                func.sum(LLMCallRow.cache_write_tokens),
                 func.sum(LLMCallRow.cost_nusd),
                 func.sum(LLMCallRow.premium_cost_nusd),
             ).where(LLMCallRow.status != CallStatus.SKIPPED),
@@ -135,6 +137,7 @@ class TelemetryAnalytics:
                 func.sum(TelemetryDailyAggregate.input_tokens),
                 func.sum(TelemetryDailyAggregate.output_tokens),
                 func.sum(TelemetryDailyAggregate.cached_input_tokens),
+                func.sum(TelemetryDailyAggregate.cache_write_tokens),
                 func.sum(TelemetryDailyAggregate.cost_nusd),
                 func.sum(TelemetryDailyAggregate.premium_cost_nusd),
             ).where(TelemetryDailyAggregate.status != CallStatus.SKIPPED),
@@ -142,12 +145,13 @@ class TelemetryAnalytics:
         ).group_by(agg_key)
         with self._engine.connect() as conn:
             for stmt in (raw, agg):
-                for key, calls, inp, out, cached, cost, premium in conn.execute(stmt):
+                for key, calls, inp, out, cached, cache_write, cost, premium in conn.execute(stmt):
                     t = totals[_label(key)]
                     t["calls"] += int(calls or 0)
                     t["input_tokens"] += int(inp or 0)
                     t["output_tokens"] += int(out or 0)
                     t["cached_input_tokens"] += int(cached or 0)
+                    t["cache_write_tokens"] += int(cache_write or 0)
                     t["cost_nusd"] += int(cost or 0)
                     t["premium_cost_nusd"] += int(premium or 0)
         rows = []

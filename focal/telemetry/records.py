@@ -71,6 +71,8 @@ class LLMCallRecord:
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0
+    cache_write_tokens: int = 0
+    """Input tokens written to the provider's prompt cache (part of `input_tokens`)."""
     reasoning_tokens: int = 0
     total_tokens: int = 0
     cost_usd: Decimal = Decimal(0)

@@ -23,6 +23,7 @@ _SUMS = (
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
+    "cache_write_tokens",
     "reasoning_tokens",
     "cost_nusd",
     "premium_cost_nusd",
@@ -86,7 +87,15 @@ def purge(
     ]
 
 
-_TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "cost_nusd", "premium_cost_nusd")
+_TOKENS = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+    "cost_nusd",
+    "premium_cost_nusd",
+)
 _RETURNED = ("created_at", *_DIMS, *_TOKENS, "latency_ms", "fallback_hop")
 
 

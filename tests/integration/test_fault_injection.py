@@ -194,7 +194,12 @@ async def test_cache_writes_are_priced_at_the_cache_write_price(rig: Rig, mode: 
     # sonnet: 100 x $3 + 1,000 x $0.30 + 400 x $3.75 (cache write) + 30 x $15, per million
     assert response.cost == Decimal("0.00255")
     (record,) = rig.records
-    assert record.cost_usd == response.cost and record.input_tokens == 1500
+    assert (record.cost_usd, record.input_tokens, record.cached_input_tokens, record.cache_write_tokens) == (
+        response.cost,
+        1500,
+        1000,
+        400,
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)

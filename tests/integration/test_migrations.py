@@ -22,13 +22,14 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0006_cache_write_tokens",
         "0005_budget_reservations",
         "0004_call_attempts",
         "0003_budgets",
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0005_budget_reservations"
+    assert head_revision() == "0006_cache_write_tokens"
     assert len(script.get_heads()) == 1
 
 
@@ -104,7 +105,7 @@ def test_0005_budget_reservations_downgrades_and_upgrades_again(database_url: st
     from alembic import command
 
     assert upgrade(database_url, "0004_call_attempts") == (None, "0004_call_attempts")
-    assert upgrade(database_url) == ("0004_call_attempts", "0005_budget_reservations")
+    assert upgrade(database_url, "0005_budget_reservations") == ("0004_call_attempts", "0005_budget_reservations")
     engine = make_sync_engine(database_url)
     try:
         insp = inspect(engine)

@@ -49,7 +49,7 @@ def rec(call_id: str, **kw: Any) -> LLMCallRecord:
 
 
 C1 = rec(
-    "c1", input_tokens=1000, output_tokens=100, cached_input_tokens=200, cost_usd=D("0.0045"),
+    "c1", input_tokens=1000, output_tokens=100, cached_input_tokens=200, cache_write_tokens=300, cost_usd=D("0.0045"),
     premium_cost_usd=D("0.0075"), latency_ms=100.0,
 )  # fmt: skip
 C2 = rec("c2", status="error", error_class="ProviderUnavailable", latency_ms=300.0)
@@ -157,6 +157,7 @@ def expected_cost_by(dimension: str) -> list[dict[str, Any]]:
             "input_tokens": inp,
             "output_tokens": out,
             "cached_input_tokens": cached,
+            "cache_write_tokens": 300 if cached == 200 else 0,  # only c1 reads (200) and writes (300) the cache
             "cost_usd": D(cost),
             "premium_cost_usd": D(premium),
             "savings_usd": D(premium) - D(cost),
