@@ -8,8 +8,12 @@
 - If the database fails, the batch is appended to a JSONL spill file; the spill is replayed (idempotently,
   in batches, without loading the file into memory) once the database answers again, on the next
   start, and on `aclose()`.
-- If the buffer is full (`max_buffer`), records go straight to the spill file rather than being dropped.
+- If the buffer is full (`max_buffer`), records go to the spill file rather than being dropped: the
+  writer spills them from a worker thread (an overflow list of up to `max_buffer` more records holds
+  them until then); only past that, or with no writer running, does `record_call` write the file itself.
   If the spill file cannot be written either, a failed batch stays in memory and is retried.
+- Spill writes (fsync'd) run in a worker thread, never on the event loop; a lock keeps them whole and
+  keeps a replay from moving the file away while one is being written.
 - A record the database refuses for its content (a value too long for its column, a missing
   required value: `DataError` / `IntegrityError`), or one that cannot be encoded, is not an outage:
   the batch is retried record by record, and the refused records are appended, with the error, to
@@ -27,6 +31,7 @@ import datetime as dt
 import json
 import operator
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -61,7 +66,7 @@ class TelemetryStore:
         spill_dir: where the JSONL spill file lives.
         batch_size: records per insert batch.
         flush_interval: the longest a record waits in the buffer, in seconds.
-        max_buffer: records held in memory before new ones are spilled straight to disk.
+        max_buffer: records held in memory before new ones are spilled to disk.
         replay_interval: how often, at most, a spill is retried while the database is down.
     """
 
@@ -96,6 +101,8 @@ class TelemetryStore:
         self.records_spilled = 0
         self.records_replayed = 0
         self.records_rejected = 0
+        self._overflow: list[_Record] = []
+        self._spill_lock = threading.Lock()
 
     # --- recording (hot path) ---------------------------------------------------------------
 
@@ -109,8 +116,14 @@ class TelemetryStore:
 
     def _record(self, record: LLMCallRecord | WorkflowRunRecord) -> None:
         try:
+            if len(self._buffer) >= self._max_buffer and not self._closed:
+                writer_alive = self._task is not None and not self._task.done() and self._wake is not None
+                if writer_alive and len(self._overflow) < self._max_buffer:
+                    self._overflow.append(record)  # spilled by the writer, off the event loop
+                    self._wake.set()  # type: ignore[union-attr]
+                    return
             if self._closed or len(self._buffer) >= self._max_buffer:
-                self._spill([record])
+                self._spill([record])  # no writer to hand it to (or it is far behind): write it now
                 return
             self._buffer.append(record)
             if self._task is None or self._task.done():  # first record, or the writer's loop has ended
@@ -150,6 +163,13 @@ class TelemetryStore:
         if self._lock is None:
             self._lock = asyncio.Lock()
         async with self._lock:
+            if self._overflow:
+                overflow, self._overflow = self._overflow, []
+                try:
+                    await asyncio.to_thread(self._spill, overflow)
+                except Exception as spill_exc:  # disk failing: try the database with the rest
+                    self._buffer.extend(overflow)
+                    log.error("telemetry_spill_failed", error=_first_line(spill_exc), records=len(overflow))
             while self._buffer:
                 batch = [self._buffer.popleft() for _ in range(min(self._batch_size, len(self._buffer)))]
                 try:
@@ -162,7 +182,7 @@ class TelemetryStore:
                         log.error("telemetry_database_unavailable", error=_first_line(exc), spill=str(self.spill_path))
                     self._db_ok = False
                     try:
-                        self._spill(batch)
+                        await asyncio.to_thread(self._spill, batch)
                     except Exception as spill_exc:  # disk failing too: keep the batch, try again later
                         self._buffer.extendleft(reversed(batch))
                         log.error("telemetry_spill_failed", error=_first_line(spill_exc), records=len(batch))
@@ -251,17 +271,18 @@ class TelemetryStore:
     # --- spill and replay ------------------------------------------------------------------
 
     def _spill(self, records: list[LLMCallRecord | WorkflowRunRecord]) -> None:
-        """Append records to the JSONL spill file (synchronous: must not be lost)."""
-        self.spill_dir.mkdir(parents=True, exist_ok=True)
+        """Append records to the JSONL spill file, fsync'd (blocking: the writer runs it in a thread)."""
         lines = []
         for record in records:
             kind = "call" if isinstance(record, LLMCallRecord) else "run"
             lines.append(json.dumps({"type": kind, "record": record.to_json_dict()}, default=str))
-        with self.spill_path.open("a", encoding="utf-8") as fh:
-            fh.write("\n".join(lines) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        self.records_spilled += len(records)
+        with self._spill_lock:  # one writer at a time, and never while a replay moves the file away
+            self.spill_dir.mkdir(parents=True, exist_ok=True)
+            with self.spill_path.open("a", encoding="utf-8") as fh:
+                fh.write("\n".join(lines) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+            self.records_spilled += len(records)
 
     def _pending_spills(self) -> list[Path]:
         if not self.spill_dir.is_dir():
@@ -289,7 +310,8 @@ class TelemetryStore:
             if path == self.spill_path:
                 target = path.with_name(f"{SPILL_FILE}.replaying-{time.time_ns()}")
                 try:
-                    path.rename(target)
+                    with self._spill_lock:  # not while a spill is half-written into it
+                        path.rename(target)
                 except FileNotFoundError:
                     continue
             try:
@@ -345,15 +367,16 @@ class TelemetryStore:
     def close_sync(self) -> None:
         """For callers without an event loop: spill whatever is still buffered (replayed on the next start)."""
         self._closed = True
-        if self._buffer:
-            pending = list(self._buffer)
-            self._buffer.clear()
+        pending = [*self._overflow, *self._buffer]
+        self._overflow = []
+        self._buffer.clear()
+        if pending:
             self._spill(pending)
 
     @property
     def pending(self) -> int:
         """Records waiting in memory."""
-        return len(self._buffer)
+        return len(self._buffer) + len(self._overflow)
 
 
 class _Unencodable(Exception):

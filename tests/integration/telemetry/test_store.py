@@ -91,8 +91,12 @@ async def test_full_buffer_spills_instead_of_dropping(engine, tmp_path: Path) ->
     store = TelemetryStore(engine, spill_dir=tmp_path, max_buffer=10, flush_interval=10, batch_size=1000)
     for i in range(25):
         store.record_call(call(i))  # no await in between: the writer cannot drain yet
-    assert store.records_spilled == 15
-    await store.aclose()  # writes the buffer, then replays the spill
+    # 10 buffered, 10 more handed to the writer to spill off the event loop; only the last 5, past
+    # both bounds, were written to the spill file by record_call itself
+    assert (store.pending, store.records_spilled) == (20, 5)
+    await store.flush()  # the writer spills its overflow (in a worker thread) and writes the buffer
+    assert (store.pending, store.records_spilled, store.records_written) == (0, 15, 10)
+    await store.aclose()  # replays the spill
     assert await count(engine, LLMCallRow) == 25
     assert not (tmp_path / "telemetry-spill.jsonl").exists()
 

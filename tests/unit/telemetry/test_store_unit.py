@@ -213,3 +213,28 @@ async def test_records_that_cannot_be_encoded_do_not_poison_a_replay(engine: Asy
     last = json.loads(store.rejected_path.read_text().splitlines()[-1])
     assert (last["type"], last["record"]["call_id"], store.records_rejected) == ("call", "call-0009", 3)
     assert last["error"].startswith("TypeError") and store.records_spilled == 0
+
+
+async def test_spill_files_are_written_off_the_event_loop(tmp_path: Path) -> None:
+    import threading
+
+    bare = make_async_engine(f"sqlite:///{tmp_path / 'no-schema.db'}")  # every insert fails: an outage
+    store = TelemetryStore(bare, spill_dir=tmp_path / "spill", max_buffer=2)
+    writers: list[str] = []
+    spill = store._spill
+
+    def watched(records):  # type: ignore[no-untyped-def]
+        writers.append(threading.current_thread().name)
+        spill(records)
+
+    store._spill = watched  # type: ignore[method-assign]
+    for i in range(4):  # 2 buffered, 2 in the writer's overflow: record_call writes no file itself
+        store.record_call(call(i))
+    assert writers == [] and store.pending == 4
+    await store.flush()
+    assert store.records_spilled == 4 and store.pending == 0
+    assert writers and threading.main_thread().name not in writers  # the overflow and the failed batch
+    lines = (tmp_path / "spill" / "telemetry-spill.jsonl").read_text().splitlines()
+    assert sorted(json.loads(line)["record"]["call_id"] for line in lines) == [f"call-{i:04d}" for i in range(4)]
+    store.close_sync()
+    await bare.dispose()
