@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
 from focal.execution.errors import BudgetExceededError
@@ -51,6 +53,7 @@ class CostGuard:
         self.budgets = budgets
         self.limits = limits
         self._run_spend: OrderedDict[tuple[str, str], Decimal] = OrderedDict()  # (tenant, run id): spend
+        self._background: set[asyncio.Task[None]] = set()  # settles that must finish though their caller was cancelled
 
     @property
     def active(self) -> bool:
@@ -114,13 +117,16 @@ class CostGuard:
                     self._run_spend.popitem(last=False)
                 hold.run_key, hold.run_estimate = run_key, estimate
             if self.budgets is not None:
-                hold.reservation = await self.budgets.reserve(ctx.tenant_id, estimate)
+                hold.reservation = await self._reserve(ctx.tenant_id, estimate)
             return hold
         except BudgetExceededError as err:
             await self.settle(hold, Decimal(0))
             if await self.action_for(err) is LimitAction.WARN:
                 log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
                 return Hold()
+            raise
+        except BaseException:  # cancelled while reserving: give the run's provisional spend back
+            self._forget_run_hold(hold)
             raise
 
     async def action_for(self, err: BudgetExceededError) -> LimitAction:
@@ -142,6 +148,47 @@ class CostGuard:
                 return self.registry.get(model.provider, tier)
             tier = tier.lower()
         return None
+
+    async def _reserve(self, tenant_id: str, estimate: Decimal) -> Reservation | None:
+        """`BudgetManager.reserve`, shielded: if the caller is cancelled meanwhile, a reservation that
+        still commits is released as soon as it does (nothing was sent on its behalf)."""
+        assert self.budgets is not None
+        reserving = self._in_background(self.budgets.reserve(tenant_id, estimate))
+        try:
+            return await asyncio.shield(reserving)
+        except asyncio.CancelledError:
+            # stays in the background set until its release is under way (no moment without either)
+            reserving.remove_done_callback(self._background.discard)
+            reserving.add_done_callback(self._release_orphan)
+            raise
+
+    def _release_orphan(self, reserving: asyncio.Task[Reservation | None]) -> None:
+        try:
+            if reserving.cancelled() or reserving.exception() is not None or self.budgets is None:
+                return
+            reservation = reserving.result()
+            if reservation is not None:
+                self._in_background(self.budgets.settle(reservation, Decimal(0)))
+        finally:
+            self._background.discard(reserving)
+
+    def _in_background(self, work: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+        return task
+
+    def _forget_run_hold(self, hold: Hold) -> None:
+        if hold.run_key is not None and hold.run_estimate is not None and hold.run_key in self._run_spend:
+            self._run_spend[hold.run_key] -= hold.run_estimate
+        hold.run_key = hold.run_estimate = None
+
+    async def settle_safely(self, hold: Hold | None, actual: Decimal) -> None:
+        """`settle`, carried through even if the caller is cancelled meanwhile: money must never stay
+        held because a caller went away. A no-op for an empty hold (no await)."""
+        if hold is None or not hold.pending:
+            return
+        await asyncio.shield(self._in_background(self.settle(hold, actual)))
 
     async def settle(self, hold: Hold, actual: Decimal) -> None:
         """Replace what was held with the actual cost (0 releases it). Never raises."""

@@ -43,10 +43,15 @@ class CallRecorder:
         response: LLMResponse | None,
         streamed: bool = False,
         error: BaseException | None = None,
+        cost: Decimal | None = None,
     ) -> None:
+        """`cost`: what a failed attempt was charged when it is not on its error (an abandoned one)."""
         premium_cost = Decimal(0)
         usage: TokenUsage | None = response.usage if response is not None else getattr(error, "usage", None)
-        cost: Decimal = response.cost if response is not None else (getattr(error, "cost", None) or Decimal(0))
+        if response is not None:
+            cost = response.cost
+        elif cost is None:
+            cost = getattr(error, "cost", None) or Decimal(0)
         if usage is not None:
             cached = min(usage.cached_input, usage.input)
             premium_cost = self.registry.estimate_cost(

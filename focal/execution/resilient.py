@@ -22,6 +22,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from focal._ids import new_id
+from focal.execution._billing import abandoned_charge, failure_charge
 from focal.execution._limits import CostGuard, Hold
 from focal.execution._outcomes import attempt as outcome
 from focal.execution._outcomes import exhausted_error
@@ -58,17 +59,6 @@ Prompt = str | Message | Sequence[Message | dict[str, Any]]
 _DEFAULT_MAX_OUTPUT = 4096
 """Output cap sent when neither the call nor the step sets one (budgets reserve against the cap sent)."""
 _NOTHING_HELD = Hold()
-
-
-def _billed(err: BaseException, hold: Hold) -> Decimal:
-    """What a failed attempt is charged: the tokens it is known to have consumed, else the held estimate
-    when the provider had started answering (a cut stream: the tokens sent are billed), else nothing."""
-    cost = getattr(err, "cost", None)
-    if cost is not None:
-        return cost
-    if isinstance(err, StreamInterruptedError) and err.after_first_token:
-        return hold.estimate
-    return Decimal(0)
 
 
 def _max_output(params: CallParams, model: ModelInfo) -> int:
@@ -180,12 +170,17 @@ class ResilientExecutor:
         ends the stream with `StreamInterruptedError`. The last chunk (`done=True`) carries the response.
         """
         state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
-        with bind_context(
-            tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
-        ):
-            async with aclosing(self._stream(state)) as chunks:  # a caller that stops reading closes it all
-                async for chunk in chunks:
-                    yield chunk
+        bound = {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session_id}
+        async with aclosing(self._stream(state)) as chunks:  # a caller that stops reading closes it all
+            while True:
+                # bound while the stream works, never across a yield: the caller's own context (and
+                # whatever it does between chunks, e.g. another tenant's call) stays its own
+                with bind_context(**bound, step=ctx.step_name):
+                    try:
+                        chunk = await chunks.__anext__()
+                    except StopAsyncIteration:
+                        return
+                yield chunk
 
     @property
     def fallback(self) -> FallbackPolicy:
@@ -264,25 +259,29 @@ class ResilientExecutor:
         ticket: BreakerTicket,
     ) -> LLMResponse | None:
         breaker = self.breakers.get(model.breaker_key)
-        hold = await self._admit(state, model, hop, number, cause)
-        if hold is None:
-            breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
-            return None
-        req = self._request(state, model, tools, schema)
         started = time.perf_counter()
+        hold: Hold | None = None
         try:
+            hold = await self._admit(state, model, hop, number, cause)
+            if hold is None:
+                breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
+                return None
+            req = self._request(state, model, tools, schema)
+            started = time.perf_counter()
             response = await self.caller.call(req)
         except (ProviderError, StructuredOutputError) as err:
-            if hold.pending:
-                await self.guard.settle(hold, _billed(err, hold))
-            self._failed(state, model, hop, number, cause, err, breaker, started, ticket)
+            charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
+            self._failed(state, model, hop, number, cause, err, breaker, started, ticket)  # recorded first
+            await self.guard.settle_safely(hold, charge)
             return None
-        except BaseException as exc:  # cancelled: the request may have been billed
+        except BaseException as exc:  # cancelled (admitting or waiting): the request may have been billed
             await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket)
             raise
-        if hold.pending:
-            await self.guard.settle(hold, response.cost)
-        return self._succeeded(state, model, hop, number, cause, response, breaker, ticket)
+        try:
+            await self.guard.settle_safely(hold, response.cost)
+        finally:  # recorded (and the breaker told) even if the caller is cancelled while settling
+            final = self._succeeded(state, model, hop, number, cause, response, breaker, ticket)
+        return final
 
     async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
         async for model, hop, number, cause, ticket in AttemptSchedule(self, state):
@@ -297,15 +296,17 @@ class ResilientExecutor:
         self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None, ticket: BreakerTicket
     ) -> AsyncIterator[StreamChunk]:
         breaker = self.breakers.get(model.breaker_key)
-        hold = await self._admit(state, model, hop, number, cause)
-        if hold is None:
-            breaker.release_probe(ticket)
-            return
-        req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
         started = time.perf_counter()
+        hold: Hold | None = None
         sent_any = False
         final: LLMResponse | None = None
         try:
+            hold = await self._admit(state, model, hop, number, cause)
+            if hold is None:
+                breaker.release_probe(ticket)
+                return
+            req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
+            started = time.perf_counter()
             async with aclosing(self.caller.stream_call(req)) as chunks:
                 async for chunk in chunks:
                     if chunk.done:
@@ -314,9 +315,9 @@ class ResilientExecutor:
                     sent_any = True
                     yield chunk
         except ProviderError as err:
-            if hold.pending:
-                await self.guard.settle(hold, _billed(err, hold))
+            charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
             self._failed(state, model, hop, number, cause, err, breaker, started, ticket, streamed=True)
+            await self.guard.settle_safely(hold, charge)
             if sent_any:
                 # the caller already has part of the answer: never pass it off as complete
                 if isinstance(err, StreamInterruptedError):
@@ -333,12 +334,11 @@ class ResilientExecutor:
             await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket, streamed=True)
             raise
         assert final is not None
-        if hold.pending:
-            await self.guard.settle(hold, final.cost)
-        yield StreamChunk(
-            done=True,
-            response=self._succeeded(state, model, hop, number, cause, final, breaker, ticket, streamed=True),
-        )
+        try:
+            await self.guard.settle_safely(hold, final.cost)
+        finally:
+            done = self._succeeded(state, model, hop, number, cause, final, breaker, ticket, streamed=True)
+        yield StreamChunk(done=True, response=done)
 
     def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
         remaining = state.ctx.remaining()
@@ -412,15 +412,20 @@ class ResilientExecutor:
         exc: BaseException,
         breaker: Any,
         started: float,
-        hold: Hold,
+        hold: Hold | None,
         ticket: BreakerTicket,
         *,
         streamed: bool = False,
     ) -> None:
-        """An attempt cut short by its caller: no verdict for the breaker, the held estimate is charged
-        (the provider may bill what it produced), and the attempt is recorded."""
+        """An attempt cut short by its caller: no verdict for the breaker; once sent, it is charged and
+        recorded at its worst case (the provider may bill what it produced; the tokens are unknown),
+        before admission nothing is charged. Recorded before anything is awaited."""
         breaker.release_probe(ticket)
-        await self.guard.settle(hold, hold.estimate)
+        charge = Decimal(0)
+        if hold is not None:
+            max_tokens = _max_output(state.plan.params, model)
+            reserved = hold.estimate if hold.pending else None
+            charge = abandoned_charge(self.registry, model, state.messages, state.instructions, max_tokens, reserved)
         attempt = outcome(
             model,
             hop=hop,
@@ -433,7 +438,8 @@ class ResilientExecutor:
             message="abandoned by the caller",
         )
         state.attempts.append(attempt)
-        self._record(state, model, attempt, None, streamed=streamed)
+        self._record(state, model, attempt, None, streamed=streamed, cost=charge)
+        await self.guard.settle_safely(hold, charge)
 
     def _failed(
         self,
@@ -560,6 +566,7 @@ class ResilientExecutor:
         *,
         streamed: bool = False,
         error: BaseException | None = None,
+        cost: Decimal | None = None,
     ) -> None:
         if self._recorder is not None:
             plan = state.plan
@@ -574,4 +581,5 @@ class ResilientExecutor:
                 response=response,
                 streamed=streamed,
                 error=error,
+                cost=cost,
             )

@@ -80,7 +80,8 @@ def get_logger(name: str | None = None) -> Any:
 class bind_context:
     """Bind tenant_id / agent_id / session_id / step (or any key) for the `with` block (task-local).
 
-    Cheap on the hot path: one ContextVar set and reset, merged into events by a processor.
+    A key given as None is unbound for the block. Cheap on the hot path: one ContextVar set and
+    reset, merged into events by a processor.
     """
 
     __slots__ = ("_token", "_values")
@@ -90,7 +91,8 @@ class bind_context:
         self._token: Token[dict[str, Any]] | None = None
 
     def __enter__(self) -> None:
-        merged = {**_bound.get(), **{k: v for k, v in self._values.items() if v is not None}}
+        # a key given as None is unbound: a call without a session never inherits an outer one
+        merged = {k: v for k, v in {**_bound.get(), **self._values}.items() if v is not None}
         self._token = _bound.set(merged)
 
     def __exit__(self, *exc: object) -> None:

@@ -416,3 +416,21 @@ async def test_step_limits_by_name_and_run_limits_per_tenant(harness) -> None:  
         await harness.executor.run("hello", acme)  # acme's run: $0.0123 spent + next estimate > $0.013
     assert harness.executor.end_run("turn-1", "acme") > 0
     await harness.executor.run("hello", acme)  # forgotten: a new turn may start over
+
+
+async def test_a_suspended_stream_lends_its_log_context_to_nobody(harness) -> None:  # type: ignore[no-untyped-def]
+    from focal.logging import current_context
+
+    a = harness.ctx(tenant_id="tenant-a", session_id="a:private")
+    b = harness.ctx(tenant_id="tenant-b", session_id=None)
+    with captured_logs(resilient_module) as logs:
+        stream = harness.executor.stream("hello", a)
+        first = await stream.__anext__()  # tenant A's stream, suspended between chunks
+        assert not first.done
+        assert "tenant_id" not in current_context()  # the caller's context is its own
+        await harness.executor.run("hello", b)  # meanwhile the same task serves tenant B
+        async for _ in stream:
+            pass
+    events = {e["tenant_id"]: e for e in logs if e["event"] == "llm_call"}
+    assert events["tenant-a"]["session_id"] == "a:private"
+    assert "session_id" not in events["tenant-b"]  # never tenant A's session
