@@ -6,10 +6,15 @@ the step's task type → tier, on the agent's default provider.
 Resolutions are cached per tenant. A change made through the `OverrideRepository` in this
 process invalidates the tenant at once; changes made by other processes are picked up when the
 tenant's entry expires (`ttl_seconds`, `FOCAL_RESOLVER_CACHE_TTL_SECONDS`).
+
+A cache-miss read that is still in flight when its tenant (or every tenant) is invalidated answers
+its own call with the rows it read, but does not cache them: they may predate the change, and would
+otherwise be served for the whole TTL. The next call reads again.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -66,6 +71,19 @@ class _TenantEntry:
     resolutions: dict[tuple[str, str], Resolution] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class _Reads:
+    """Cache-miss reads of one tenant in flight (kept only while there is one)."""
+
+    in_flight: int = 0
+    generation: int = 0
+    """Bumped by `invalidate(tenant)`: a read that began under an older generation is not cached."""
+
+
+_Read = tuple[_Reads, int, int]
+"""A read in flight: its tenant's `_Reads`, the generation and the global epoch when it began."""
+
+
 def default_fallback_chain(registry: ModelRegistry, model: ModelInfo) -> list[ModelInfo]:
     """Same tier on every other real provider (file order), then the next tier down on the same provider."""
     chain: list[ModelInfo] = []
@@ -102,6 +120,10 @@ class ModelResolver:
         self._default_tier = default_task_tier
         self._clock = clock
         self._cache: dict[str, _TenantEntry] = {}
+        # only the cache-miss path and `invalidate` take the lock; a hit is a plain dict lookup
+        self._lock = threading.Lock()
+        self._reads: dict[str, _Reads] = {}
+        self._epoch = 0  # bumped by `invalidate()` (every tenant)
         overrides.add_listener(self.invalidate)
 
     @property
@@ -129,7 +151,13 @@ class ModelResolver:
         if entry is None:
             check_tenant_id(tenant_id)
             self.catalogs.get(agent_id)  # fail on unknown agent before touching the database
-            entry = self._store(tenant_id, self.overrides.for_tenant(tenant_id))
+            read = self._begin_read(tenant_id)
+            try:
+                rows = self.overrides.for_tenant(tenant_id)
+            except BaseException:
+                self._abort_read(tenant_id, read)
+                raise
+            entry = self._end_read(tenant_id, read, rows)
         return self._resolve_into(entry, tenant_id, agent_id, step)
 
     async def aresolve(self, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:
@@ -144,7 +172,13 @@ class ModelResolver:
         if entry is None:
             check_tenant_id(tenant_id)
             self.catalogs.get(agent_id)
-            entry = self._store(tenant_id, await self.overrides.afor_tenant(tenant_id))
+            read = self._begin_read(tenant_id)
+            try:
+                rows = await self.overrides.afor_tenant(tenant_id)
+            except BaseException:  # CancelledError too
+                self._abort_read(tenant_id, read)
+                raise
+            entry = self._end_read(tenant_id, read, rows)
         return self._resolve_into(entry, tenant_id, agent_id, step)
 
     def resolve_all(self, tenant_id: str, agent_id: str) -> list[Resolution]:
@@ -156,24 +190,57 @@ class ModelResolver:
         return [await self.aresolve(tenant_id, agent_id, step) for step in PipelineStep]
 
     def invalidate(self, tenant_id: str | None = None, agent_id: str | None = None) -> None:
-        """Forget cached resolutions of one tenant (all tenants when None)."""
-        if tenant_id is None:
-            self._cache.clear()
-        else:
-            self._cache.pop(tenant_id, None)
+        """Forget cached resolutions of one tenant (all tenants when None).
+
+        A read of that tenant (of any tenant, when None) still in flight is then not cached.
+        """
+        with self._lock:
+            if tenant_id is None:
+                self._epoch += 1
+                self._cache.clear()
+            else:
+                self._cache.pop(tenant_id, None)
+                reads = self._reads.get(tenant_id)
+                if reads is not None:
+                    reads.generation += 1
 
     # --- internals -------------------------------------------------------------------------
 
-    def _store(self, tenant_id: str, rows: list[TenantOverride]) -> _TenantEntry:
+    def _begin_read(self, tenant_id: str) -> _Read:
+        with self._lock:
+            reads = self._reads.get(tenant_id)
+            if reads is None:
+                reads = self._reads[tenant_id] = _Reads()
+            reads.in_flight += 1
+            return reads, reads.generation, self._epoch
+
+    def _abort_read(self, tenant_id: str, read: _Read) -> None:
+        with self._lock:
+            self._release_read(tenant_id, read[0])
+
+    def _end_read(self, tenant_id: str, read: _Read, rows: list[TenantOverride]) -> _TenantEntry:
+        """Close a read; cache its rows unless the tenant was invalidated since it began.
+
+        Returns the entry to answer this call from, cached or not.
+        """
+        reads, generation, epoch = read
         entry = _TenantEntry(
             expires_at=self._clock() + self._ttl,
             overrides={(r.agent_id, r.step): r for r in rows},
         )
-        self._cache.pop(tenant_id, None)
-        while len(self._cache) >= self._max_tenants:
-            self._cache.pop(next(iter(self._cache)))  # oldest first
-        self._cache[tenant_id] = entry
-        return entry
+        with self._lock:
+            self._release_read(tenant_id, reads)
+            if reads.generation == generation and self._epoch == epoch:
+                self._cache.pop(tenant_id, None)
+                while len(self._cache) >= self._max_tenants:
+                    self._cache.pop(next(iter(self._cache)))  # oldest first
+                self._cache[tenant_id] = entry
+            return entry
+
+    def _release_read(self, tenant_id: str, reads: _Reads) -> None:  # under self._lock
+        reads.in_flight -= 1
+        if reads.in_flight == 0:
+            del self._reads[tenant_id]
 
     def _resolve_into(self, entry: _TenantEntry, tenant_id: str, agent_id: str, step: str | PipelineStep) -> Resolution:
         catalog = self.catalogs.get(agent_id)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import threading
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -18,6 +20,7 @@ from focal.routing import (
     OverrideRepository,
     PipelineStep,
     ResolutionSource,
+    TenantOverride,
 )
 from focal.storage import TenantModelOverride, make_async_engine, make_sync_engine, upgrade
 
@@ -122,6 +125,56 @@ async def test_another_process_sees_a_change_only_after_its_ttl(two: tuple[Proce
     assert b.resolver.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o"  # b's cache still warm
     b.clock.now = 5.0
     assert b.resolver.resolve("acme", "support", "generation").source is ResolutionSource.AGENT_CATALOG
+
+
+async def test_a_change_during_an_async_cache_miss_read_is_seen_at_once(two: tuple[Process, Process]) -> None:
+    # the read's SELECT has run; its rows come back only after `aset` committed and invalidated "acme"
+    p, _ = two
+    taken, release = asyncio.Event(), asyncio.Event()
+    read = p.repo.afor_tenant
+
+    async def held_read(tenant_id: str) -> list[TenantOverride]:
+        rows = await read(tenant_id)
+        if not release.is_set():
+            taken.set()
+            await release.wait()
+        return rows
+
+    p.repo.afor_tenant = held_read  # type: ignore[method-assign]
+    reader = asyncio.create_task(p.resolver.aresolve("acme", "support", "generation"))
+    await taken.wait()
+    await p.repo.aset("acme", "support", "generation", "openai:cheap", changed_by="ops")
+    release.set()
+    assert (await reader).model.ref == "anthropic/claude-sonnet-5"  # began before the change
+    # not the stale rows cached for the TTL: the clock has not moved
+    assert (await p.resolver.aresolve("acme", "support", "generation")).model.ref == "openai/gpt-4o-mini"
+    assert p.resolver.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o-mini"
+
+
+def test_a_change_during_a_sync_cache_miss_read_in_another_thread_is_seen_at_once(
+    two: tuple[Process, Process],
+) -> None:
+    p, _ = two
+    taken, release = threading.Event(), threading.Event()
+    read = p.repo.for_tenant
+
+    def held_read(tenant_id: str) -> list[TenantOverride]:
+        rows = read(tenant_id)
+        if not release.is_set():
+            taken.set()
+            assert release.wait(10)
+        return rows
+
+    p.repo.for_tenant = held_read  # type: ignore[method-assign]
+    got: list[str] = []
+    reader = threading.Thread(target=lambda: got.append(p.resolver.resolve("acme", "support", "generation").model.ref))
+    reader.start()
+    assert taken.wait(10)
+    p.repo.set("acme", "support", "generation", "openai:capable", changed_by="ops")
+    release.set()
+    reader.join(10)
+    assert got == ["anthropic/claude-sonnet-5"]
+    assert p.resolver.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o"
 
 
 async def test_async_only_repository_serves_aresolve(
