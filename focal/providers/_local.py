@@ -1,12 +1,18 @@
 """The local llama.cpp OpenAI-compatible server via Agno's `LlamaCpp` (the OpenAI SDK underneath).
 
-Same wire format and raw objects as `_openai` (ChatCompletion / ChatCompletionChunk), so the same hooks
-and error mapping apply. llama.cpp sends no request id header.
+Same wire format and raw objects as `_openai` (ChatCompletion / ChatCompletionChunk), so the same error
+mapping and response hook apply. llama.cpp sends no request id header.
+
+One difference: a stream's end marker is the finish_reason chunk, not the usage chunk that OpenAI sends
+after it (Agno asks for one with `stream_options.include_usage`). The local server
+(`python -m llama_cpp.server`, llama-cpp-python) is not known to send that separate usage-only chunk --
+support for `stream_options` there was a pull request, and older servers sent no streamed usage at all --
+so requiring it could fail every local stream. Left as it was until a real server is checked.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agno.models.llama_cpp import LlamaCpp
@@ -21,7 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = ["HOOKS", "FocalLlamaCpp", "build", "map_error"]
 
-HOOKS = _openai.HOOKS
+
+def _chunk_info(raw: Any) -> tuple[str | None, bool]:
+    """ChatCompletionChunk -> (finish_reason, terminal): the finish_reason chunk ends the stream (see the
+    module docstring); a usage-only chunk after it (no choices) is neither."""
+    choices = getattr(raw, "choices", None) or []
+    finish = getattr(choices[0], "finish_reason", None) if choices else None
+    return finish, finish is not None
+
+
+HOOKS = replace(_openai.HOOKS, chunk_info=_chunk_info)
 
 
 @dataclass

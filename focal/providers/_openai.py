@@ -2,10 +2,12 @@
 
 Raw objects Agno hands to Focal's hooks: `ainvoke` parses an `openai.types.chat.ChatCompletion`
 (`_request_id` from the `x-request-id` header); `ainvoke_stream` parses each
-`openai.types.chat.ChatCompletionChunk`. The stream's end marker is the chunk whose choice carries a
-`finish_reason`; with `stream_options.include_usage` (Agno always asks) a usage-only chunk with no
-choices follows it, then `data: [DONE]`, which the SDK consumes. The SDK ends a stream silently when the
-body ends without `[DONE]` or without a finish_reason chunk, so `stream_terminated` is what tells.
+`openai.types.chat.ChatCompletionChunk`. Agno always streams with `stream_options.include_usage`, so a
+whole stream is: content chunks, the chunk whose choice carries a `finish_reason`, a usage-only chunk
+(no choices, `usage` set), then `data: [DONE]`, which the SDK consumes. The SDK ends a stream silently
+when the body ends early, so `stream_terminated` is what tells -- and the end marker is the usage
+chunk, not the finish_reason chunk: a stream that stops between the two has a finished answer but no
+token counts, and passing it off as complete would price it at $0.
 """
 
 from __future__ import annotations
@@ -37,11 +39,17 @@ def _response_info(raw: Any) -> tuple[str | None, str | None]:
 
 
 def _chunk_info(raw: Any) -> tuple[str | None, bool]:
-    """ChatCompletionChunk -> (finish_reason, terminal). The finish_reason chunk ends the answer; the
-    usage-only chunk after it (no choices) is neither."""
+    """ChatCompletionChunk -> (finish_reason, terminal).
+
+    Terminal is the chunk carrying the usage: the usage-only chunk after the finish_reason chunk (no
+    choices), or a finish_reason chunk that carries the usage itself (some OpenAI-compatible servers
+    merge them). The finish_reason chunk alone is not the end: the usage chunk follows it. A content
+    chunk with a usage (per-chunk usage stats, which Agno does not ask for) is not terminal either.
+    """
     choices = getattr(raw, "choices", None) or []
     finish = getattr(choices[0], "finish_reason", None) if choices else None
-    return finish, finish is not None
+    usage = getattr(raw, "usage", None)
+    return finish, usage is not None and (not choices or finish is not None)
 
 
 HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info, request_id_header=REQUEST_ID_HEADER)

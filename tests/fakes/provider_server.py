@@ -54,6 +54,12 @@ Behaviours (each works for all three formats, streamed or not, unless noted):
 - ``Reply.no_terminator()``: the content chunks but no end marker (OpenAI: no finish_reason chunk, usage
   or ``[DONE]``; Anthropic: no content_block_stop / message_delta / message_stop; Ollama: no
   ``done: true`` line), then the HTTP body ends cleanly.
+- ``Reply.cut_after_finish(close="clean"|"fin"|"rst")``: the content and the event that says the answer is
+  finished, then nothing more (OpenAI: the ``finish_reason`` chunk, but not the usage chunk nor
+  ``[DONE]``; Anthropic: ``content_block_stop`` and ``message_delta`` with the ``stop_reason``, but not
+  ``message_stop``; Ollama: its ``done: true`` line is both, so the stream is whole). ``close="clean"``
+  ends the HTTP body properly (the SDKs then end the stream without an error), ``"fin"`` / ``"rst"``
+  drop the connection mid-body. Streams only (a non-streamed request gets a normal answer).
 - ``Reply.error_event(after_chunks)``: an error reported inside a 200 stream (OpenAI ``data: {"error":
   ...}``, Anthropic ``event: error``, Ollama ``{"error": ...}``), after some chunks. Streams only;
   ``no_terminator`` is also streams only (a non-streamed request gets a normal answer).
@@ -134,6 +140,8 @@ class Reply:
     finish_reason: str | None = None
     filtered: bool = False
     rst: bool = True
+    clean: bool = False
+    """`cut_after_finish`: end the HTTP body properly instead of dropping the connection."""
     usage: tuple[int, ...] = (42, 7, 0)
     """(input tokens incl. cached and cache writes, output tokens, cached input tokens[, reasoning
     tokens[, cache-write tokens (Anthropic)]])"""
@@ -239,6 +247,17 @@ class Reply:
     def no_terminator(cls, text: str = "This answer never says it is finished.") -> Reply:
         """Stream the content but no end marker, then end the HTTP body cleanly."""
         return cls("no_terminator", text=text)
+
+    @classmethod
+    def cut_after_finish(
+        cls, text: str = "This answer is finished, but the stream is not.", *, close: str = "clean"
+    ) -> Reply:
+        """Stream the content and the finish event, then stop before the stream's end marker (OpenAI: before
+        the usage chunk and `[DONE]`; Anthropic: before `message_stop`). `close`: "clean" ends the HTTP
+        body properly, "fin" / "rst" drop the connection mid-body."""
+        if close not in ("clean", "fin", "rst"):
+            raise ValueError(f"close must be 'clean', 'fin' or 'rst', not {close!r}")
+        return cls("cut_after_finish", text=text, rst=close == "rst", clean=close == "clean")
 
     @classmethod
     def error_event(
@@ -594,6 +613,11 @@ class FakeProviderServer:
                 await send(_error_event(fmt, reply))
         elif reply.kind == "no_terminator":
             await send_all(lead + content)
+        elif reply.kind == "cut_after_finish":  # the finish event, but not the stream's end marker
+            finished = {OPENAI: 1, ANTHROPIC: 2}.get(fmt, len(end))
+            await send_all(lead + content + end[:finished])
+            if not reply.clean:
+                await self._drop(writer, rst=reply.rst)
         else:
             await send_all(lead + content + end)
         writer.write(b"0\r\n\r\n")

@@ -33,6 +33,7 @@ from focal.execution import (
     AllAttemptsFailedError,
     AuthenticationError,
     BreakerPolicy,
+    BudgetManager,
     CircuitBreakers,
     CircuitOpenError,
     ContentFiltered,
@@ -98,6 +99,16 @@ class Rig:
     clock: Clock
     records: list[LLMCallRecord] = field(default_factory=list)
     sleeps: list[float] = field(default_factory=list)
+    async_engine: Any = None
+    build: Any = None
+    """`build(budgets=None)`: an executor like the rig's (same models, policies and records sink)."""
+
+    async def with_budget(self, limit_usd: str = "5") -> BudgetManager:
+        """Give the tenant a daily budget and enforce it from now on (a fresh executor, same models)."""
+        budgets = BudgetManager(self.async_engine)
+        await budgets.set_budget("acme", "day", Decimal(limit_usd), on_limit="abort")
+        self.executor = self.build(budgets=budgets)
+        return budgets
 
     def ctx(self, step: str = "generation") -> ExecutionContext:
         return ExecutionContext(
@@ -152,15 +163,21 @@ async def rig(
         async def sleep(seconds: float) -> None:
             rig.sleeps.append(seconds)
 
-        rig.executor = ResilientExecutor(
-            AgnoExecutor(registry),  # the real provider models
-            resolver,
-            retry=RetryPolicy(max_attempts=2, initial_delay=0.2, max_delay=5.0),
-            breakers=CircuitBreakers(BreakerPolicy(failure_threshold=3, cooldown_seconds=30), clock=clock),
-            recorder=rig.records.append,
-            stall_timeout_seconds=0.5,
-            sleep=sleep,
-        )
+        caller = AgnoExecutor(registry)  # the real provider models
+
+        def build(budgets: BudgetManager | None = None) -> ResilientExecutor:
+            return ResilientExecutor(
+                caller,
+                resolver,
+                retry=RetryPolicy(max_attempts=2, initial_delay=0.2, max_delay=5.0),
+                breakers=CircuitBreakers(BreakerPolicy(failure_threshold=3, cooldown_seconds=30), clock=clock),
+                budgets=budgets,
+                recorder=rig.records.append,
+                stall_timeout_seconds=0.5,
+                sleep=sleep,
+            )
+
+        rig.executor, rig.build, rig.async_engine = build(), build, async_engine
         yield rig
         # close the SDKs' keep-alive clients while the loop runs (not in the garbage collector)
         templates = getattr(rig.executor.caller, "_templates", {})
@@ -502,6 +519,58 @@ async def test_stream_fault_after_first_token_is_never_reported_complete(rig: Ri
     assert outcome.deltas, "the fault came after the first token"
     if fault == "missing-terminator":
         assert outcome.received == TEXT  # everything arrived, but the end marker did not: still not complete
+
+
+@pytest.mark.parametrize("close", ["clean", "fin", "rst"])
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_stream_cut_after_the_finish_event_is_never_reported_complete(
+    rig: Rig, provider: str, close: str
+) -> None:
+    # The whole answer and its finish reason arrived; the stream's end marker did not (OpenAI: the usage
+    # chunk and [DONE]; Anthropic: message_stop). "clean": the body ended properly, so the SDK ended the
+    # stream without an error and Agno reported a completed run with no usage -- it was a $0 success.
+    await rig.route(provider)
+    p = PRIMARY[provider]
+    rig.server.script(Reply.cut_after_finish(TEXT, close=close))
+    outcome = await rig.call("stream")
+    rig.check(outcome, requests=1, answered=None, error=StreamInterruptedError, written=[err(p, SIE, billed=None)])
+    assert outcome.received == TEXT and outcome.final is None
+    assert outcome.error.after_first_token and outcome.error.partial_content == TEXT
+
+
+async def test_openai_stream_cut_after_the_finish_chunk_is_charged_not_settled_at_zero(rig: Rig) -> None:
+    await rig.route("openai")
+    budgets = await rig.with_budget()
+
+    # a whole stream: the usage chunk after the finish chunk prices it, and the budget is charged that
+    rig.server.script(Reply.ok(TEXT, usage=(42, 7, 0)))
+    whole = await rig.call("stream")
+    rig.check(whole, requests=1, answered=GPT4O, written=[ok(GPT4O)], content=TEXT)
+    assert (whole.final.usage.input, whole.final.usage.output) == (42, 7)
+    assert whole.final.cost == rig.executor.registry.estimate_cost(GPT4O, 42, 7) > 0
+    (day,) = await budgets.status("acme")
+    assert (day.spent_usd, day.reserved_usd) == (whole.final.cost, 0)
+
+    # cut after the finish chunk: not a success at $0 -- a typed error, recorded, and charged by the
+    # executor's rule for a stream cut after its first token (the record and the budget agree on it)
+    since = rig.mark()
+    rig.server.script(Reply.cut_after_finish(TEXT))
+    outcome = await rig.call("stream")
+    rig.check(
+        outcome,
+        since=since,
+        requests=1,
+        answered=None,
+        error=StreamInterruptedError,
+        written=[err(GPT4O, SIE, billed=None)],
+    )
+    assert outcome.received == TEXT and outcome.error.after_first_token
+    record = rig.records[-1]
+    assert record.status == "error" and record.error_class == SIE and record.streamed
+    assert record.cost_usd > 0 and record.input_tokens > 0 and record.output_tokens > 0
+    (day,) = await budgets.status("acme")
+    assert day.reserved_usd == 0, "the attempt's reservation was settled"
+    assert day.spent_usd - whole.final.cost == record.cost_usd > 0
 
 
 BEFORE_FIRST_TOKEN = {

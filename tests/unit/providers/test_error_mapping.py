@@ -304,6 +304,38 @@ async def test_missing_terminator_ends_quietly_but_is_not_terminated(
     assert outcome.obs.finish_reason is None
 
 
+@pytest.mark.parametrize("provider", ["openai", "anthropic"])
+async def test_stream_ended_after_the_finish_event_is_not_terminated(
+    server: FakeProviderServer, registry: ModelRegistry, provider: str
+) -> None:
+    # The whole answer and its finish reason arrived, then the body ended cleanly without the stream's end
+    # marker (OpenAI: the usage chunk and [DONE]; Anthropic: message_stop). The SDKs end quietly, Agno
+    # reports a completed run with no usage: only the observation tells the stream was cut.
+    outcome = await call(server, registry, provider, "stream", Reply.cut_after_finish("All of it."))
+    assert outcome.status == RunStatus.completed and outcome.content == "All of it."
+    assert not outcome.obs.errors and outcome.requests == 1
+    assert outcome.obs.finish_reason == ("end_turn" if provider == "anthropic" else "stop")
+    assert outcome.obs.stream_started and not outcome.obs.stream_terminated
+
+
+@pytest.mark.parametrize("close", ["fin", "rst"])
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_connection_dropped_after_the_finish_event(
+    server: FakeProviderServer, registry: ModelRegistry, provider: str, close: str
+) -> None:
+    # Ollama's done line is its end marker too: it is terminated, but the body is still broken
+    outcome = await call(server, registry, provider, "stream", Reply.cut_after_finish("All of it.", close=close))
+    err = expect(outcome, StreamInterruptedError, None, provider)
+    assert "dropped mid-stream" in err.message and outcome.content == "All of it."
+    assert outcome.obs.stream_terminated == (provider == "ollama")
+
+
+async def test_openai_stream_ends_with_its_usage_chunk(server: FakeProviderServer, registry: ModelRegistry) -> None:
+    outcome = await call(server, registry, "openai", "stream", Reply.ok("Counted.", usage=(42, 7, 0)))
+    assert outcome.status == RunStatus.completed and outcome.obs.stream_terminated
+    assert server.requests[-1].json["stream_options"] == {"include_usage": True}  # what makes the chunk come
+
+
 @pytest.mark.parametrize("rst", [True, False], ids=["rst", "fin"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 async def test_stream_cut_mid_answer(
@@ -417,6 +449,17 @@ async def test_local_llama_cpp_uses_the_openai_mapping(
     assert type(err) is kind and err.status_code == status and err.provider == "local"
     ok = await run_agent(server, model, LOCAL, registry, "stream", Reply.ok("local answer"))
     assert ok.content == "local answer" and ok.obs.stream_terminated and ok.obs.finish_reason == "stop"
+
+
+async def test_local_llama_cpp_stream_still_ends_at_its_finish_chunk(
+    server: FakeProviderServer, registry: ModelRegistry
+) -> None:
+    # Unlike OpenAI, the local server is not known to send the usage chunk: its finish chunk ends the stream
+    model = _local.build(LOCAL, registry.connection("local"), CallParams(timeout_seconds=TIMEOUT))
+    _BUILT.append(model)
+    outcome = await run_agent(server, model, LOCAL, registry, "stream", Reply.cut_after_finish("local answer"))
+    assert outcome.content == "local answer" and outcome.obs.stream_terminated
+    assert outcome.obs.finish_reason == "stop" and not outcome.obs.errors
 
 
 # --- direct model calls (no Agent) --------------------------------------------------------------

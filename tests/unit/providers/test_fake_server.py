@@ -165,6 +165,24 @@ async def test_no_terminator_ends_the_body_cleanly(server: FakeProviderServer, h
     assert all(json.loads(line)["done"] is False for line in r.text.splitlines())
 
 
+async def test_cut_after_finish_sends_the_finish_event_but_not_the_end(
+    server: FakeProviderServer, http: httpx.AsyncClient
+) -> None:
+    server.script(*[Reply.cut_after_finish("abc")] * 3, Reply.cut_after_finish("abc", close="rst"))
+    body = {**OPENAI_BODY, "stream": True, "stream_options": {"include_usage": True}}
+    r = await http.post("/v1/chat/completions", json=body)  # "clean": the body ends properly
+    chunks = sse_data(r.text)
+    assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+    assert "[DONE]" not in chunks and not any(c.get("usage") for c in chunks)  # no usage chunk, no [DONE]
+    r = await http.post("/v1/messages", json={**ANTHROPIC_BODY, "stream": True})
+    assert sse_events(r.text)[-2:] == ["content_block_stop", "message_delta"]  # no message_stop
+    r = await http.post("/api/chat", json=OLLAMA_BODY)  # Ollama's finish line is its end: a whole stream
+    assert json.loads(r.text.splitlines()[-1])["done"] is True
+    with pytest.raises((httpx.ReadError, httpx.RemoteProtocolError)):
+        await http.post("/v1/chat/completions", json=body)
+    assert server.pending == 0
+
+
 async def test_cut_and_malformed_streams_on_the_wire(server: FakeProviderServer, http: httpx.AsyncClient) -> None:
     server.script(Reply.cut(after_chunks=1), Reply.malformed(after_chunks=1))
     received: list[bytes] = []
