@@ -1,4 +1,4 @@
-"""The `focal` command line (typer + rich; every command has `--json`)."""
+"""The `focal` command line (typer + rich; every command has `--json`; errors are one line)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import typer
 import focal._env  # noqa: F401
 from focal.cli import _budgets, _db, _demo, _models, _overrides, _telemetry
 from focal.cli._common import STATE, handle_errors, settings
+from focal.cli._usage import FocalGroup
 from focal.logging import configure_logging
 
 __all__ = ["app", "main"]
 
 app = typer.Typer(
     name="focal",
+    cls=FocalGroup,  # usage errors: one `error: ...` line, exit code 2
     help="Focal: multi-tenant alignment engine for conversational agents on Agno.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -43,5 +45,5 @@ _demo.register(app)
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (usage errors are handled by `FocalGroup.main`)."""
     app()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from focal.cli._common import console, handle_errors, money, print_table, settings
+from focal.cli._common import JSON_OPTION, console, handle_errors, money, print_json, print_table, settings
 from focal.routing import PipelineStep, Resolution
 
 # A typical turn's token shape per step (input, output), for the cost column.
@@ -17,8 +17,12 @@ _TURN_SHAPE = {
 }
 
 
+def _step_cost(registry, r: Resolution):  # type: ignore[no-untyped-def]
+    return registry.estimate_cost(r.model, *_TURN_SHAPE[r.step])
+
+
 def _show(title: str, rows: list[Resolution], registry) -> None:  # type: ignore[no-untyped-def]
-    total = sum(registry.estimate_cost(r.model, *_TURN_SHAPE[r.step]) for r in rows)
+    total = sum(_step_cost(registry, r) for r in rows)
     print_table(
         title,
         ["step", "model", "source", "why"],
@@ -27,27 +31,60 @@ def _show(title: str, rows: list[Resolution], registry) -> None:  # type: ignore
     console.print(f"estimated cost of a typical turn: {money(total)}\n")
 
 
+def _json_rows(scenario: str, tenant: str, agent: str, rows: list[Resolution], registry) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
+    """One flat object per step: what the table shows, plus the chain and the typical turn's cost."""
+    total = sum(_step_cost(registry, r) for r in rows)
+    return [
+        {
+            "scenario": scenario,
+            "tenant_id": tenant,
+            "agent_id": agent,
+            "step": r.step.value,
+            "model": r.model.ref,
+            "tier": r.model.tier.value,
+            "source": r.source.value,
+            "reason": r.reason,
+            "fallback_chain": [m.ref for m in r.fallback_chain],
+            "step_cost_usd": _step_cost(registry, r),
+            "turn_cost_usd": total,
+        }
+        for r in rows
+    ]
+
+
+_SCENARIOS = (
+    ("acme", "support", "acme / support (no overrides: catalog and task defaults)"),
+    ("globex", "support", "globex / support (tenant override on generation)"),
+    ("acme", "research", "acme / research (another agent, other choices)"),
+)
+
+
 @handle_errors
-def demo() -> None:
+def demo(as_json: bool = JSON_OPTION) -> None:
     """Show which model runs each step for two tenants, then change one tenant's model and show why."""
     from focal.app import Focal
 
     f = Focal.open(settings(), migrate=True)
     try:
-        console.print(f"database: {f.settings.resolved_database_url}   configs: {f.settings.resolved_config_dir}\n")
         f.overrides.remove("globex", "support", "generation", changed_by="demo")
-        _show(
-            "acme / support (no overrides: catalog and task defaults)",
-            f.resolver.resolve_all("acme", "support"),
-            f.registry,
-        )
-        f.overrides.set(
-            "globex", "support", "generation", "openai:capable", fallback_chain=["anthropic:capable"], changed_by="demo"
-        )
-        _show(
-            "globex / support (tenant override on generation)", f.resolver.resolve_all("globex", "support"), f.registry
-        )
-        _show("acme / research (another agent, other choices)", f.resolver.resolve_all("acme", "research"), f.registry)
+        shown: list[tuple[str, str, str, list[Resolution]]] = []
+        for tenant, agent, title in _SCENARIOS:
+            if tenant == "globex":  # the change the demo shows: globex's generation step on OpenAI
+                f.overrides.set(
+                    "globex",
+                    "support",
+                    "generation",
+                    "openai:capable",
+                    fallback_chain=["anthropic:capable"],
+                    changed_by="demo",
+                )
+            shown.append((tenant, agent, title, f.resolver.resolve_all(tenant, agent)))
+        if as_json:
+            print_json([row for t, a, title, rows in shown for row in _json_rows(title, t, a, rows, f.registry)])
+            return
+        console.print(f"database: {f.settings.resolved_database_url}   configs: {f.settings.resolved_config_dir}\n")
+        for _, _, title, rows in shown:
+            _show(title, rows, f.registry)
         console.print("Try: focal models resolve --tenant globex --agent support --json")
     finally:
         f.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
@@ -12,11 +13,14 @@ from focal.cli._common import JSON_OPTION, console, fail, handle_errors, print_j
 from focal.routing import TenantOverride
 from focal.routing.overrides import check_tenant_id
 
+if TYPE_CHECKING:
+    from focal.app import Focal
+
 app = typer.Typer(help="Tenant model overrides (tenant x agent x step, step '*' = all steps).", no_args_is_help=True)
 
 
 @contextmanager
-def _focal() -> Iterator[object]:
+def _focal() -> Iterator[Focal]:
     from focal.app import Focal
 
     f = Focal.open(settings())
@@ -102,9 +106,9 @@ def list_cmd(
                 r["step"],
                 r["model_ref"],
                 "catalog" if r["fallback_chain"] is None else (", ".join(r["fallback_chain"]) or "none"),  # type: ignore[arg-type]
-                r["updated_at"].isoformat(timespec="seconds"),
+                r["updated_at"].isoformat(timespec="seconds"),  # type: ignore[attr-defined]
                 r["changed_by"],
-            )  # type: ignore[attr-defined]
+            )
             for r in rows
         ],
     )

@@ -197,7 +197,7 @@ def costs_cmd(
     since: str | None = SINCE,
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Cost grouped by task, tenant, agent, step, provider or model (purged days included)."""
+    """Cost grouped by task, tenant, agent, step, provider, model or tier (purged days included)."""
     if by not in DIMENSIONS:
         raise fail(f"--by {by!r}: use one of {', '.join(DIMENSIONS)}")
     rows = _run(lambda a: a.cost_by(by, tenant=tenant, since=parse_since(since)))
