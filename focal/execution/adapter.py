@@ -381,8 +381,10 @@ class AgnoExecutor:
                 model=req.model.id,
                 request_id=obs.request_id,
             )
-            usage = usage_from_metrics(out.metrics, self._kind(req.model))
-            raise self._billed(self._after_tokens(filtered, parts), req.model, usage)
+            err = self._after_tokens(filtered, parts)
+            if checks_terminator and not obs.stream_terminated:
+                raise err  # cut before its usage arrived: the executor charges it as a cut stream
+            raise self._billed(err, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
         if checks_terminator and obs is not None and not obs.stream_terminated:
             raise self._stream_fault(req, parts, "ended without its terminator", None)
         usage = usage_from_metrics(out.metrics, self._kind(req.model))

@@ -20,6 +20,7 @@ silent for 0.5 s after its first token has stalled.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -680,6 +681,18 @@ async def test_content_filter_without_fallback_is_a_typed_error(rig: Rig, provid
     outcome = await rig.call(mode)
     rig.check(outcome, requests=1, answered=None, error=ContentFiltered, written=[err(p, CF, billed=(42, 7))])
     assert rig.records[0].cost_usd > 0
+
+
+async def test_filtered_stream_cut_before_its_usage_is_charged_as_a_cut_stream(rig: Rig) -> None:
+    await rig.route("openai")
+    cut = dataclasses.replace(Reply.cut_after_finish("Here is how you would", close="clean"), filtered=True)
+    rig.server.script(cut)
+    outcome = await rig.call("stream")
+    rig.check(outcome, requests=1, answered=None, error=StreamInterruptedError, written=[err(GPT4O, SIE, billed=None)])
+    (record,) = rig.records
+    # no usage arrived: the prompt and the partial answer are charged (estimated), never $0
+    assert record.output_tokens == len("Here is how you would") // 3 + 1 and record.cost_usd > 0
+    assert outcome.error.usage is not None and outcome.error.cost == record.cost_usd
 
 
 @pytest.mark.parametrize("provider", ["anthropic", "openai"])
