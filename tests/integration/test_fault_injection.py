@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
 from focal.execution import (
     AgnoExecutor,
@@ -705,3 +706,34 @@ async def test_content_filter_after_tokens_is_never_reported_complete(rig: Rig, 
     rig.check(outcome, requests=1, answered=None, error=StreamInterruptedError, written=[err(p, SIE, billed=(42, 7))])
     assert outcome.received == "Here is how you would"
     assert isinstance(outcome.error.__cause__, ContentFiltered)
+
+
+# --- structured output: the provider's constrained decoding ------------------------------------------
+
+
+class Verdict(BaseModel):
+    compliant: bool
+    reason: str
+
+
+def _constrained_schema(provider: str, body: dict[str, Any]) -> dict[str, Any]:
+    """The JSON schema the request asked the provider to decode into."""
+    if provider == "openai":
+        assert body["response_format"]["type"] == "json_schema"
+        return body["response_format"]["json_schema"]["schema"]
+    if provider == "anthropic":
+        assert body["output_config"]["format"]["type"] == "json_schema"
+        return body["output_config"]["format"]["schema"]
+    return body["format"]  # ollama
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+async def test_structured_output_uses_constrained_decoding(rig: Rig, provider: str) -> None:
+    await rig.route(provider)
+    rig.server.script(Reply.ok('{"compliant": true, "reason": "cites the policy"}'))
+    verdict, response = await rig.executor.run_structured("Judge this reply.", Verdict, rig.ctx())
+    assert verdict == Verdict(compliant=True, reason="cites the policy")
+    assert response.model_id == PRIMARY[provider].split("/", 1)[1]
+    (request,) = rig.server.requests
+    schema = _constrained_schema(provider, request.json)
+    assert set(schema["properties"]) == {"compliant", "reason"} and set(schema["required"]) == {"compliant", "reason"}
