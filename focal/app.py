@@ -174,7 +174,8 @@ class Focal:
         self.async_engine.sync_engine.dispose()
 
     async def aclose(self) -> None:
-        """Flush telemetry, then release database connections."""
+        """Finish budget bookkeeping of cancelled calls, flush telemetry, then release database connections."""
+        await self.executor.drain()
         await self.telemetry.aclose()
         await self.async_engine.dispose()
         self.engine.dispose()

@@ -183,6 +183,11 @@ class CostGuard:
             self._run_spend[hold.run_key] -= hold.run_estimate
         hold.run_key = hold.run_estimate = None
 
+    async def drain(self) -> None:
+        """Wait for the reservations and settles still finishing in the background (before closing)."""
+        while self._background:
+            await asyncio.gather(*self._background, return_exceptions=True)
+
     async def settle_safely(self, hold: Hold | None, actual: Decimal) -> None:
         """`settle`, carried through even if the caller is cancelled meanwhile: money must never stay
         held because a caller went away. A no-op for an empty hold (no await)."""

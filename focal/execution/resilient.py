@@ -192,6 +192,10 @@ class ResilientExecutor:
         self._fallback = policy
         self._plans = PlanCache(self.resolver, policy)
 
+    async def drain(self) -> None:
+        """Wait for budget bookkeeping that outlived cancelled calls (call before closing the database)."""
+        await self.guard.drain()
+
     def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
         """Forget a run's spend tracking (per-run cost limit); returns what it spent."""
         return self.guard.end_run(run_id, tenant_id)

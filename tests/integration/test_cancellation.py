@@ -79,10 +79,7 @@ async def test_random_cancellations_leak_nothing(rig, mode: str) -> None:  # typ
             outcomes["cancelled"] += 1
         assert not breaker.probe_in_flight  # given back, whatever happened
     assert outcomes["answered"] and outcomes["cancelled"]
-    for _ in range(200):  # settles interrupted by a cancel finish in the background
-        if not executor.guard._background:
-            break
-        await asyncio.sleep(0.01)
+    await executor.drain()  # settles interrupted by a cancel finish in the background
     async with engine.connect() as conn:
         usage = (await conn.execute(select(BudgetUsage).where(BudgetUsage.tenant_id == "acme"))).one()
         live = (
