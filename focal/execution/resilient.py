@@ -439,7 +439,7 @@ class ResilientExecutor:
             breaker_state=breaker.state.value,
             latency_ms=(time.perf_counter() - started) * 1000,
             error=exc,
-            message="abandoned by the caller",
+            message="abandoned by the caller" if isinstance(exc, asyncio.CancelledError | GeneratorExit) else None,
         )
         state.attempts.append(attempt)
         self._record(state, model, attempt, None, streamed=streamed, cost=charge)
