@@ -18,8 +18,7 @@ from focal.telemetry._rows import row_to_call, row_to_run
 __all__ = ["export_jsonl", "purge"]
 
 _DIMS = ("tenant_id", "agent_id", "step_name", "provider", "tier", "model_id", "task_type", "status")
-_SUMS = (
-    "calls",
+_TOKENS = (
     "input_tokens",
     "output_tokens",
     "cached_input_tokens",
@@ -27,9 +26,10 @@ _SUMS = (
     "reasoning_tokens",
     "cost_nusd",
     "premium_cost_nusd",
-    "latency_ms_sum",
-    "fallback_calls",
 )
+"""Summed straight from the call rows."""
+_SUMS = ("calls", *_TOKENS, "latency_ms_sum", "fallback_calls")
+"""The aggregate columns a fold adds to."""
 
 
 def purge(
@@ -87,15 +87,6 @@ def purge(
     ]
 
 
-_TOKENS = (
-    "input_tokens",
-    "output_tokens",
-    "cached_input_tokens",
-    "cache_write_tokens",
-    "reasoning_tokens",
-    "cost_nusd",
-    "premium_cost_nusd",
-)
 _RETURNED = ("created_at", *_DIMS, *_TOKENS, "latency_ms", "fallback_hop")
 
 
