@@ -9,7 +9,6 @@ Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'
 from __future__ import annotations
 
 import asyncio
-import copy
 import json
 import logging
 import re
@@ -117,7 +116,7 @@ class AgnoExecutor:
         instructions, schema and tools set on the copy only (the template is never run or mutated;
         Agno's runs only reassign attributes, which stay on the copy)."""
         messages = req.messages if messages is None else messages
-        agent = copy.copy(self._template(req.model, req.params))
+        agent = _shallow_copy(self._template(req.model, req.params))
         agent.output_schema = schema
         agent.tools = list(req.tools) if req.tools else None
         if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
@@ -453,3 +452,10 @@ def _validate(content: Any, schema: type[BaseModel]) -> tuple[BaseModel | None, 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
         return None, raw, f"{where}: {first['msg']}"
+
+
+def _shallow_copy(agent: Agent) -> Agent:
+    """`copy.copy(agent)` without the pickle-protocol detour (Agent is a plain dataclass: same result)."""
+    clone = object.__new__(type(agent))
+    clone.__dict__.update(agent.__dict__)
+    return clone
