@@ -11,7 +11,12 @@ from focal.storage._migrate import current_revision, head_revision, require_sche
 from focal.storage._urls import async_url, backend, sync_url
 from focal.storage.budget_tables import BudgetReservation, BudgetUsage, TenantBudget
 from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideChange, utcnow
-from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
+from focal.storage.telemetry_tables import (
+    LLMCallRow,
+    TelemetryDailyAggregate,
+    WorkflowRunDailyAggregate,
+    WorkflowRunRow,
+)
 
 __all__ = [
     "Base",
@@ -22,6 +27,7 @@ __all__ = [
     "TenantBudget",
     "TenantModelOverride",
     "TenantModelOverrideChange",
+    "WorkflowRunDailyAggregate",
     "WorkflowRunRow",
     "async_url",
     "backend",

@@ -1,4 +1,4 @@
-"""ORM tables of telemetry: LLM call attempts, workflow runs, and daily aggregates kept after purges.
+"""ORM tables of telemetry: LLM call attempts, workflow runs, and the daily aggregates of each kept after purges.
 
 Money is stored as integer nano-dollars (`*_nusd`): exact sums on SQLite and PostgreSQL alike.
 """
@@ -13,7 +13,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from focal.storage.tables import Base, UtcDateTime
 
-__all__ = ["LLMCallRow", "TelemetryDailyAggregate", "WorkflowRunRow"]
+__all__ = ["LLMCallRow", "TelemetryDailyAggregate", "WorkflowRunDailyAggregate", "WorkflowRunRow"]
 
 
 class LLMCallRow(Base):
@@ -136,3 +136,36 @@ class TelemetryDailyAggregate(Base):
     premium_cost_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
     latency_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)
     fallback_calls: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class WorkflowRunDailyAggregate(Base):
+    """Per-day totals of purged workflow runs (day of `started_at`, UTC), by tenant, agent, workflow, status."""
+
+    __tablename__ = "workflow_run_daily_aggregates"
+    __table_args__ = (
+        UniqueConstraint(
+            "day", "tenant_id", "agent_id", "workflow_name", "status", name="uq_workflow_run_daily_aggregates_key"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    day: Mapped[str] = mapped_column(String(10))
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    agent_id: Mapped[str] = mapped_column(String(128))
+    workflow_name: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))
+    runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    call_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    output_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_input_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    reasoning_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    total_tokens: Mapped[int] = mapped_column(BigInteger, default=0)
+    cost_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    premium_cost_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    max_cost_nusd: Mapped[int] = mapped_column(BigInteger, default=0)
+    """The most one run of the group cost (a fold keeps the larger of the stored and the folded maximum)."""
+    fallback_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    ended_runs: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Runs with an `ended_at`: the ones `duration_ms_sum` covers."""
+    duration_ms_sum: Mapped[float] = mapped_column(Float, default=0.0)

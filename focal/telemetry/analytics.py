@@ -1,7 +1,12 @@
 """`TelemetryAnalytics`: where the money goes, how providers behave, how often fallbacks happen.
 
 Reads Focal's database through a synchronous `Engine` (the CLI and reports are synchronous).
-Cost figures include the daily aggregates of purged rows, so totals survive retention.
+Totals include the daily aggregates of purged rows, so they survive retention: `cost_by`,
+`savings_vs_premium`, `cost_over_time` (call aggregates), `cost_by_workflow` and
+`top_expensive_workflows` (run aggregates). Figures that need individual rows cover only the rows
+still kept: `calls` and `runs` (the records themselves), `provider_usage` (latency percentiles, and
+errors per provider: aggregates keep neither) and `fallback_stats` (answers from a fallback hop per
+step, and their causes).
 
 Savings vs premium — one formula everywhere: for each call, what the same tokens (input, cached
 input, output) would have cost on the premium tier of the same provider, minus what the call cost.
@@ -18,7 +23,12 @@ from typing import Any, Literal
 
 from sqlalchemy import Engine, func, select
 
-from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
+from focal.storage.telemetry_tables import (
+    LLMCallRow,
+    TelemetryDailyAggregate,
+    WorkflowRunDailyAggregate,
+    WorkflowRunRow,
+)
 from focal.telemetry._rows import from_nusd, row_to_call, row_to_run
 from focal.telemetry.records import CallStatus, LLMCallRecord, WorkflowRunRecord
 
@@ -53,6 +63,15 @@ def _label(key: str | None) -> str:
     return key if key else _NONE_LABEL
 
 
+_RUN_ERROR = "error"
+"""The `WorkflowRunRecord.status` of a run that failed."""
+_RUN_TOKENS = ("input_tokens", "output_tokens", "cached_input_tokens", "reasoning_tokens", "total_tokens")
+_RUN_SUMMED = ("call_count", *_RUN_TOKENS, "cost_nusd", "premium_cost_nusd", "fallback_count")
+"""Run columns summed alike in `workflow_runs` and `workflow_run_daily_aggregates`."""
+_RUN_COST = _RUN_SUMMED.index("cost_nusd")
+_RUN_FIGURES = (*_RUN_SUMMED, "runs", "errors", "max_cost_nusd", "ended_runs", "duration_ms_sum")
+
+
 @dataclass(frozen=True, slots=True)
 class _Filter:
     tenant: str | None
@@ -60,7 +79,7 @@ class _Filter:
 
 
 class TelemetryAnalytics:
-    """Queries over `llm_calls`, `workflow_runs` and `telemetry_daily_aggregates`."""
+    """Queries over `llm_calls`, `workflow_runs` and their daily aggregates."""
 
     def __init__(self, engine: Engine) -> None:
         self._engine = engine
@@ -281,37 +300,102 @@ class TelemetryAnalytics:
             for step, s in sorted(steps.items())
         ]
 
+    def cost_by_workflow(self, *, tenant: str | None = None, since: dt.datetime | None = None) -> list[dict[str, Any]]:
+        """Per workflow, kept runs and purged (aggregated) ones alike, most expensive first.
+
+        Each row: runs, errors (runs with status `error`), calls, tokens by kind, cost, premium cost,
+        savings, average and largest cost of one run, fallbacks (calls answered by a fallback hop),
+        and the average duration of the runs that ended (`None` if none has). `since` keeps runs
+        started at or after it; aggregated days count when the day is on or after its date.
+        """
+        rows = []
+        for name, t in self._workflow_totals(_Filter(tenant, since)).items():
+            cost, premium = from_nusd(t["cost_nusd"]), from_nusd(t["premium_cost_nusd"])
+            rows.append(
+                {
+                    "workflow": name,
+                    "runs": t["runs"],
+                    "errors": t["errors"],
+                    "calls": t["call_count"],
+                    **{k: t[k] for k in _RUN_TOKENS},
+                    "cost_usd": cost,
+                    "premium_cost_usd": premium,
+                    "savings_usd": premium - cost,
+                    "avg_cost_usd": cost / t["runs"],
+                    "max_cost_usd": from_nusd(t["max_cost_nusd"]),
+                    "fallbacks": t["fallback_count"],
+                    "avg_duration_ms": t["duration_ms_sum"] / t["ended_runs"] if t["ended_runs"] else None,
+                }
+            )
+        return sorted(rows, key=lambda r: (-r["cost_usd"], r["workflow"]))
+
     def top_expensive_workflows(
         self, *, limit: int = 10, tenant: str | None = None, since: dt.datetime | None = None
     ) -> list[dict[str, Any]]:
-        """Workflows by total cost: runs, total / average / max cost, savings, errors."""
-        stmt = select(
+        """Workflows by total cost (purged runs included): runs, total / average / max cost, savings, fallbacks."""
+        return [
+            {
+                "workflow": w["workflow"],
+                "runs": w["runs"],
+                "total_cost_usd": w["cost_usd"],
+                "avg_cost_usd": w["avg_cost_usd"],
+                "max_cost_usd": w["max_cost_usd"],
+                "savings_usd": w["savings_usd"],
+                "fallbacks": w["fallbacks"],
+            }
+            for w in self.cost_by_workflow(tenant=tenant, since=since)[:limit]
+        ]
+
+    def _workflow_totals(self, flt: _Filter) -> dict[str, dict[str, Any]]:
+        """Sums per workflow name over the kept runs and the run daily aggregates."""
+        totals: dict[str, dict[str, Any]] = defaultdict(lambda: dict.fromkeys(_RUN_FIGURES, 0))
+        raw = select(
             WorkflowRunRow.workflow_name,
-            func.count(),
-            func.sum(WorkflowRunRow.cost_nusd),
-            func.max(WorkflowRunRow.cost_nusd),
-            func.sum(WorkflowRunRow.premium_cost_nusd),
-            func.sum(WorkflowRunRow.fallback_count),
+            WorkflowRunRow.status,
+            WorkflowRunRow.started_at,
+            WorkflowRunRow.ended_at,
+            *(getattr(WorkflowRunRow, c) for c in _RUN_SUMMED),
         )
-        if tenant is not None:
-            stmt = stmt.where(WorkflowRunRow.tenant_id == tenant)
-        if since is not None:
-            stmt = stmt.where(WorkflowRunRow.started_at >= since)
-        stmt = stmt.group_by(WorkflowRunRow.workflow_name)
+        if flt.tenant is not None:
+            raw = raw.where(WorkflowRunRow.tenant_id == flt.tenant)
+        if flt.since is not None:
+            raw = raw.where(WorkflowRunRow.started_at >= flt.since)
+        agg_table = WorkflowRunDailyAggregate
+        agg = select(
+            agg_table.workflow_name,
+            agg_table.status,
+            func.sum(agg_table.runs),
+            func.sum(agg_table.ended_runs),
+            func.sum(agg_table.duration_ms_sum),
+            func.max(agg_table.max_cost_nusd),
+            *(func.sum(getattr(agg_table, c)) for c in _RUN_SUMMED),
+        )
+        if flt.tenant is not None:
+            agg = agg.where(agg_table.tenant_id == flt.tenant)
+        if flt.since is not None:
+            agg = agg.where(agg_table.day >= flt.since.astimezone(dt.UTC).date().isoformat())
+        agg = agg.group_by(agg_table.workflow_name, agg_table.status)
         with self._engine.connect() as conn:
-            rows = [
-                {
-                    "workflow": name,
-                    "runs": int(runs),
-                    "total_cost_usd": from_nusd(total),
-                    "avg_cost_usd": from_nusd(total) / runs,
-                    "max_cost_usd": from_nusd(maximum),
-                    "savings_usd": from_nusd(premium) - from_nusd(total),
-                    "fallbacks": int(fallbacks or 0),
-                }
-                for name, runs, total, maximum, premium, fallbacks in conn.execute(stmt)
-            ]
-        return sorted(rows, key=lambda r: (-r["total_cost_usd"], r["workflow"]))[:limit]
+            for name, status, started, ended, *values in conn.execute(raw):
+                t = totals[name]
+                t["runs"] += 1
+                t["errors"] += status == _RUN_ERROR
+                for column, value in zip(_RUN_SUMMED, values, strict=True):
+                    t[column] += int(value or 0)
+                t["max_cost_nusd"] = max(t["max_cost_nusd"], int(values[_RUN_COST] or 0))
+                if ended is not None:
+                    t["ended_runs"] += 1
+                    t["duration_ms_sum"] += (ended - started).total_seconds() * 1000
+            for name, status, runs, ended_runs, duration, max_cost, *values in conn.execute(agg):
+                t = totals[name]
+                t["runs"] += int(runs or 0)
+                t["errors"] += int(runs or 0) if status == _RUN_ERROR else 0
+                for column, value in zip(_RUN_SUMMED, values, strict=True):
+                    t[column] += int(value or 0)
+                t["max_cost_nusd"] = max(t["max_cost_nusd"], int(max_cost or 0))
+                t["ended_runs"] += int(ended_runs or 0)
+                t["duration_ms_sum"] += float(duration or 0.0)
+        return dict(totals)
 
     # --- filters ----------------------------------------------------------------------------
 

@@ -1,18 +1,24 @@
-"""Retention: fold old call rows into daily aggregates, purge old rows, export to JSONL."""
+"""Retention: fold old call and run rows into daily aggregates, purge old rows, export to JSONL."""
 
 from __future__ import annotations
 
 import datetime as dt
 import json
 from collections import defaultdict
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, case, delete, func, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-from focal.storage.telemetry_tables import LLMCallRow, TelemetryDailyAggregate, WorkflowRunRow
+from focal.storage.telemetry_tables import (
+    LLMCallRow,
+    TelemetryDailyAggregate,
+    WorkflowRunDailyAggregate,
+    WorkflowRunRow,
+)
 from focal.telemetry._rows import row_to_call, row_to_run
 
 __all__ = ["export_jsonl", "purge"]
@@ -31,22 +37,39 @@ _TOKENS = (
 _SUMS = ("calls", *_TOKENS, "latency_ms_sum", "fallback_calls")
 """The aggregate columns a fold adds to."""
 
+_RUN_DIMS = ("tenant_id", "agent_id", "workflow_name", "status")
+_RUN_TOTALS = (
+    "call_count",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "reasoning_tokens",
+    "total_tokens",
+    "cost_nusd",
+    "premium_cost_nusd",
+    "fallback_count",
+)
+"""Summed straight from the run rows."""
+_RUN_SUMS = ("runs", *_RUN_TOTALS, "ended_runs", "duration_ms_sum")
+"""The run aggregate columns a fold adds to (`max_cost_nusd` keeps the larger value instead)."""
+
 
 def purge(
     engine: Engine, *, days: int, runs_days: int | None = None, apply: bool = False, now: dt.datetime | None = None
 ) -> list[dict[str, Any]]:
-    """Rows older than their table's retention; with `apply`, fold calls into daily aggregates and delete them.
+    """Rows older than their table's retention; with `apply`, fold them into daily aggregates and delete them.
 
-    The fold sums exactly the rows the `DELETE ... RETURNING` removed, in the same transaction: a
+    Call rows go to `telemetry_daily_aggregates`, workflow runs to `workflow_run_daily_aggregates`.
+    Each fold sums exactly the rows its `DELETE ... RETURNING` removed, in the same transaction: a
     purge is all-or-nothing, a row that arrives meanwhile (a replayed spill) is either folded or
-    kept, never lost, and totals in `TelemetryAnalytics.cost_by` / `savings_vs_premium` stay the
-    same afterwards. Folding adds to existing aggregate rows, so purging again later is safe.
+    kept, never lost, and totals in `TelemetryAnalytics.cost_by` / `savings_vs_premium` /
+    `cost_by_workflow` / `top_expensive_workflows` stay the same afterwards. Folding adds to existing
+    aggregate rows, so purging again later is safe.
 
     Args:
         engine: Focal's database (migrated).
         days: keep call rows from the last `days` days (at least 1).
-        runs_days: keep workflow runs from the last `runs_days` days (default: `days`). A run's cost
-            stays in the call aggregates after its row is gone.
+        runs_days: keep workflow runs from the last `runs_days` days (default: `days`).
         apply: delete (default: only count).
         now: the reference time (tests).
 
@@ -73,7 +96,12 @@ def purge(
                 .returning(*(LLMCallRow.__table__.c[c] for c in _RETURNED))
             )
             old_calls = _fold(conn, deleted)
-            old_runs = conn.execute(delete(WorkflowRunRow).where(WorkflowRunRow.started_at < runs_cutoff)).rowcount
+            deleted_runs = conn.execute(
+                delete(WorkflowRunRow)
+                .where(WorkflowRunRow.started_at < runs_cutoff)
+                .returning(*(WorkflowRunRow.__table__.c[c] for c in _RUNS_RETURNED))
+            )
+            old_runs = _fold_runs(conn, deleted_runs)
         else:
             old_calls = conn.execute(
                 select(func.count()).select_from(LLMCallRow).where(LLMCallRow.created_at < cutoff)
@@ -88,9 +116,10 @@ def purge(
 
 
 _RETURNED = ("created_at", *_DIMS, *_TOKENS, "latency_ms", "fallback_hop")
+_RUNS_RETURNED = ("started_at", "ended_at", *_RUN_DIMS, *_RUN_TOTALS)
 
 
-def _fold(conn: Any, rows: Any) -> int:
+def _fold(conn: Any, rows: Iterable[Any]) -> int:
     """Add `rows` (deleted call rows) to the daily aggregates; returns how many were folded."""
     totals: dict[tuple[Any, ...], dict[str, float]] = defaultdict(lambda: dict.fromkeys(_SUMS, 0))
     folded = 0
@@ -105,17 +134,51 @@ def _fold(conn: Any, rows: Any) -> int:
         t["latency_ms_sum"] += m["latency_ms"] or 0.0
         t["fallback_calls"] += 1 if m["fallback_hop"] else 0
         folded += 1
-    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    table = TelemetryDailyAggregate.__table__
-    for key, sums in totals.items():
-        values = dict(zip(("day", *_DIMS), key, strict=True)) | sums
-        stmt = insert(table).values(**values)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["day", *_DIMS],
-            set_={c: table.c[c] + stmt.excluded[c] for c in _SUMS},
-        )
-        conn.execute(stmt)
+    _upsert(conn, TelemetryDailyAggregate.__table__, _DIMS, totals, added=_SUMS)
     return folded
+
+
+def _fold_runs(conn: Any, rows: Iterable[Any]) -> int:
+    """Add `rows` (deleted workflow runs) to the run daily aggregates; returns how many were folded."""
+    totals: dict[tuple[Any, ...], dict[str, float]] = defaultdict(
+        lambda: dict.fromkeys((*_RUN_SUMS, "max_cost_nusd"), 0)
+    )
+    folded = 0
+    for row in rows:
+        m = row._mapping
+        day = m["started_at"].astimezone(dt.UTC).date().isoformat()
+        key = (day, *(m[d] if m[d] is not None else "" for d in _RUN_DIMS))
+        t = totals[key]
+        t["runs"] += 1
+        for column in _RUN_TOTALS:
+            t[column] += m[column] or 0
+        t["max_cost_nusd"] = max(t["max_cost_nusd"], m["cost_nusd"] or 0)
+        if m["ended_at"] is not None:
+            t["ended_runs"] += 1
+            t["duration_ms_sum"] += (m["ended_at"] - m["started_at"]).total_seconds() * 1000
+        folded += 1
+    _upsert(conn, WorkflowRunDailyAggregate.__table__, _RUN_DIMS, totals, added=_RUN_SUMS, greatest=("max_cost_nusd",))
+    return folded
+
+
+def _upsert(
+    conn: Any,
+    table: Any,
+    dims: tuple[str, ...],
+    totals: dict[tuple[Any, ...], dict[str, float]],
+    *,
+    added: tuple[str, ...],
+    greatest: tuple[str, ...] = (),
+) -> None:
+    """Insert each `(day, *dims)` row of `totals`, or add `added` to the stored row and keep the larger `greatest`."""
+    insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for key, sums in totals.items():
+        values = dict(zip(("day", *dims), key, strict=True)) | sums
+        stmt = insert(table).values(**values)
+        new = stmt.excluded
+        set_ = {c: table.c[c] + new[c] for c in added}
+        set_ |= {c: case((new[c] > table.c[c], new[c]), else_=table.c[c]) for c in greatest}
+        conn.execute(stmt.on_conflict_do_update(index_elements=["day", *dims], set_=set_))
 
 
 def export_jsonl(

@@ -14,7 +14,8 @@ from focal.storage._migrate import _config
 
 ROUTING_TABLES = {"tenant_model_overrides", "tenant_model_override_changes"}
 BUDGET_TABLES = {"tenant_budgets", "budget_usage", "budget_reservations"}
-ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | {"llm_calls", "workflow_runs", "telemetry_daily_aggregates"}
+TELEMETRY_TABLES = {"llm_calls", "workflow_runs", "telemetry_daily_aggregates", "workflow_run_daily_aggregates"}
+ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | TELEMETRY_TABLES
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
@@ -22,6 +23,7 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0007_workflow_run_aggregates",
         "0006_cache_write_tokens",
         "0005_budget_reservations",
         "0004_call_attempts",
@@ -29,7 +31,7 @@ def test_revisions_are_one_linear_chain() -> None:
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0006_cache_write_tokens"
+    assert head_revision() == "0007_workflow_run_aggregates"
     assert len(script.get_heads()) == 1
 
 
@@ -82,7 +84,9 @@ def test_upgrade_creates_the_schema_and_a_second_run_is_a_no_op(database_url: st
         engine.dispose()
 
 
-@pytest.mark.parametrize("tables", [ROUTING_TABLES, BUDGET_TABLES], ids=["routing", "budgets"])
+@pytest.mark.parametrize(
+    "tables", [ROUTING_TABLES, BUDGET_TABLES, TELEMETRY_TABLES], ids=["routing", "budgets", "telemetry"]
+)
 def test_tables_match_the_orm_models(database_url: str, tables: set[str]) -> None:
     upgrade(database_url)
     engine = make_sync_engine(database_url)
@@ -131,6 +135,51 @@ def test_0005_budget_reservations_downgrades_and_upgrades_again(database_url: st
     finally:
         engine.dispose()
     assert upgrade(database_url) == ("0004_call_attempts", head_revision())
+
+
+def test_0007_workflow_run_aggregates_downgrades_and_upgrades_again(database_url: str) -> None:
+    from alembic import command
+
+    assert upgrade(database_url, "0006_cache_write_tokens") == (None, "0006_cache_write_tokens")
+    assert upgrade(database_url) == ("0006_cache_write_tokens", "0007_workflow_run_aggregates")
+    engine = make_sync_engine(database_url)
+    try:
+        insp = inspect(engine)
+        assert [c["name"] for c in insp.get_columns("workflow_run_daily_aggregates")] == [
+            "id",
+            "day",
+            "tenant_id",
+            "agent_id",
+            "workflow_name",
+            "status",
+            "runs",
+            "call_count",
+            "input_tokens",
+            "output_tokens",
+            "cached_input_tokens",
+            "reasoning_tokens",
+            "total_tokens",
+            "cost_nusd",
+            "premium_cost_nusd",
+            "max_cost_nusd",
+            "fallback_count",
+            "ended_runs",
+            "duration_ms_sum",
+        ]
+        uniques = insp.get_unique_constraints("workflow_run_daily_aggregates")
+        assert [(u["name"], u["column_names"]) for u in uniques] == [
+            ("uq_workflow_run_daily_aggregates_key", ["day", "tenant_id", "agent_id", "workflow_name", "status"])
+        ]
+        cfg = _config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0006_cache_write_tokens")
+        assert current_revision(engine) == "0006_cache_write_tokens"
+        assert "workflow_run_daily_aggregates" not in inspect(engine).get_table_names()
+        assert {"workflow_runs", "telemetry_daily_aggregates"} <= set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert upgrade(database_url) == ("0006_cache_write_tokens", head_revision())
 
 
 def test_upgrade_step_by_step(database_url: str) -> None:

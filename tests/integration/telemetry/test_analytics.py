@@ -217,9 +217,11 @@ def test_retention_is_set_per_table(analytics: TelemetryAnalytics) -> None:
     assert [(r["table"], r["rows"]) for r in rows] == [("llm_calls", 0), ("workflow_runs", 2)]
     assert rows[1]["cutoff"] == later - dt.timedelta(days=5) and rows[0]["cutoff"] == later - dt.timedelta(days=365)
     before = analytics.cost_by("tenant")
+    workflows = analytics.top_expensive_workflows()
     purge(engine, days=365, runs_days=5, apply=True, now=later)
     assert analytics.runs() == [] and len(analytics.calls(limit=100)) == 6  # calls kept, runs gone
     assert analytics.cost_by("tenant") == before
+    assert analytics.top_expensive_workflows() == workflows  # the runs' daily aggregates carry them
     with pytest.raises(ValueError, match="at least 1"):
         purge(engine, days=30, runs_days=0)
     with pytest.raises(ValueError, match="before year 1"):
