@@ -75,6 +75,8 @@ class ObservingMixin:
     """Put before the Agno model class in the bases. Subclasses set `focal_hooks`."""
 
     focal_hooks: ProviderHooks | None = None
+    focal_finish_ends_stream: bool = False
+    """The finish-reason chunk is the stream's end marker (servers that send no usage chunk after it)."""
 
     def _focal_response(self, raw: Any) -> None:
         obs = _current.get()
@@ -105,7 +107,7 @@ class ObservingMixin:
                 finish, terminal = None, False
             if finish:
                 obs.finish_reason = finish
-            if terminal:
+            if terminal or (finish and self.focal_finish_ends_stream):
                 obs.stream_terminated = True
 
     def get_async_client(self) -> Any:

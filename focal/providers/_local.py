@@ -3,16 +3,14 @@
 Same wire format and raw objects as `_openai` (ChatCompletion / ChatCompletionChunk), so the same error
 mapping and response hook apply. llama.cpp sends no request id header.
 
-One difference: a stream's end marker is the finish_reason chunk, not the usage chunk that OpenAI sends
-after it (Agno asks for one with `stream_options.include_usage`). The local server
-(`python -m llama_cpp.server`, llama-cpp-python) is not known to send that separate usage-only chunk --
-support for `stream_options` there was a pull request, and older servers sent no streamed usage at all --
-so requiring it could fail every local stream. Left as it was until a real server is checked.
+A stream's end marker: the usage chunk when the server sends one (`stream_usage: true` on the provider),
+else the finish_reason chunk -- the default here, since llama-cpp-python's server has not always sent the
+usage chunk Agno asks for (`stream_options.include_usage`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from agno.models.llama_cpp import LlamaCpp
@@ -28,15 +26,7 @@ if TYPE_CHECKING:
 __all__ = ["HOOKS", "FocalLlamaCpp", "build", "map_error"]
 
 
-def _chunk_info(raw: Any) -> tuple[str | None, bool]:
-    """ChatCompletionChunk -> (finish_reason, terminal): the finish_reason chunk ends the stream (see the
-    module docstring); a usage-only chunk after it (no choices) is neither."""
-    choices = getattr(raw, "choices", None) or []
-    finish = getattr(choices[0], "finish_reason", None) if choices else None
-    return finish, finish is not None
-
-
-HOOKS = replace(_openai.HOOKS, chunk_info=_chunk_info)
+HOOKS = _openai.HOOKS
 
 
 @dataclass
@@ -48,7 +38,7 @@ class FocalLlamaCpp(ObservingMixin, LlamaCpp):
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
     """A `LlamaCpp` model on the loopback server, SDK retries off."""
-    return FocalLlamaCpp(
+    built = FocalLlamaCpp(
         id=model.id,
         base_url=connection.base_url() or "http://127.0.0.1:8080/v1",
         api_key=connection.api_key() or "not-needed",
@@ -57,6 +47,8 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         temperature=params.temperature,
         max_tokens=params.max_tokens,
     )
+    built.focal_finish_ends_stream = not connection.stream_usage
+    return built
 
 
 def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:

@@ -64,7 +64,7 @@ class FocalOpenAIChat(ObservingMixin, OpenAIChat):
 
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
     """An `OpenAIChat` with the SDK's own retries off (Focal owns retries)."""
-    return FocalOpenAIChat(
+    built = FocalOpenAIChat(
         id=model.id,
         api_key=connection.api_key(),
         base_url=connection.base_url(),
@@ -73,6 +73,8 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         temperature=params.temperature,
         max_tokens=params.max_tokens,
     )
+    built.focal_finish_ends_stream = not connection.stream_usage
+    return built
 
 
 def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:

@@ -77,6 +77,11 @@ class ProviderConnection:
     base_url_env: tuple[str, ...] = ()
     api_key_env: str | None = None
     timeout_seconds: float = 60.0
+    stream_usage: bool = True
+    """OpenAI protocol: whether the server sends the usage chunk Agno asks for (`stream_options`). When it
+    does, a stream is complete only once that chunk arrived; set False (`stream_usage: false`) for servers
+    that ignore the option (older Azure api-versions, vLLM/TGI, some proxies): then the finish_reason
+    chunk ends the stream."""
 
     @property
     def focal_base_url_env(self) -> str:
@@ -169,6 +174,10 @@ class _ProviderEntry(BaseModel):
     base_url_env: list[str] = Field(default_factory=list)
     api_key_env: str | None = None
     timeout_seconds: float = Field(default=60.0, gt=0)
+    stream_usage: bool | None = Field(
+        default=None,
+        description="OpenAI protocol: the server sends a streamed usage chunk (default: openai yes, local no)",
+    )
     models: list[_ModelEntry] = Field(default_factory=list)
     tiers: dict[Tier, str] = Field(default_factory=dict, description="hybrid only: tier -> model ref")
 
@@ -218,6 +227,7 @@ class ModelRegistry:
                 base_url_env=tuple(entry.base_url_env),
                 api_key_env=entry.api_key_env,
                 timeout_seconds=entry.timeout_seconds,
+                stream_usage=entry.stream_usage if entry.stream_usage is not None else kind is not ProviderKind.LOCAL,
             )
             if kind is ProviderKind.HYBRID:
                 if entry.models:

@@ -347,6 +347,8 @@ class FakeProviderServer:
         self._connections: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
         self.errors: list[BaseException] = []
         """Bugs of the server itself (a request it could not parse or answer); tests may assert it is empty."""
+        self.honours_stream_usage = True
+        """False: behave like an OpenAI-compatible server that ignores `stream_options.include_usage`."""
 
     # --- public API ------------------------------------------------------------------------------
 
@@ -593,7 +595,9 @@ class FakeProviderServer:
             for data in events:
                 await send(data)
 
-        include_usage = bool((request.json.get("stream_options") or {}).get("include_usage"))
+        include_usage = self.honours_stream_usage and bool(
+            (request.json.get("stream_options") or {}).get("include_usage")
+        )
         lead, content, end = _stream_events(fmt, model, reply, include_usage)
         if reply.kind == "slow" and not await self._silence(reader, reply.delay):
             raise _Closed

@@ -737,3 +737,20 @@ async def test_structured_output_uses_constrained_decoding(rig: Rig, provider: s
     (request,) = rig.server.requests
     schema = _constrained_schema(provider, request.json)
     assert set(schema["properties"]) == {"compliant", "reason"} and set(schema["required"]) == {"compliant", "reason"}
+
+
+async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(rig: Rig) -> None:
+    """OpenAI-compatible servers that send no usage chunk (older Azure api-versions, vLLM/TGI): by default
+    their streams cannot be told from a cut one; `stream_usage: false` on the provider accepts them."""
+    await rig.route("openai")
+    rig.server.honours_stream_usage = False
+    rig.server.script(Reply.ok("A complete answer."))
+    strict = await rig.call("stream")
+    rig.check(strict, requests=1, answered=None, error=StreamInterruptedError, written=[err(GPT4O, SIE, billed=None)])
+    registry = rig.executor.registry
+    registry._connections["openai"] = dataclasses.replace(registry.connection("openai"), stream_usage=False)
+    rig.executor.caller._templates.clear()  # models are built per connection settings
+    since = rig.mark()
+    rig.server.script(Reply.ok("A complete answer."))
+    outcome = await rig.call("stream")
+    rig.check(outcome, since=since, requests=1, answered=GPT4O, written=[ok(GPT4O)], content="A complete answer.")

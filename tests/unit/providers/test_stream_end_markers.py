@@ -3,18 +3,21 @@
 
 Agno streams OpenAI with `stream_options.include_usage`: content chunks, the finish_reason chunk, a
 usage-only chunk (no choices), `[DONE]`. The usage chunk is the end marker: a stream that stops after
-the finish_reason chunk has no token counts and must not pass for a complete, $0 answer. The local
-llama.cpp server is not known to send the usage chunk, so there the finish_reason chunk still ends it.
+the finish_reason chunk has no token counts and must not pass for a complete, $0 answer. A provider whose
+server ignores `stream_options` (`stream_usage: false`; the default for the local llama.cpp server) ends
+at the finish_reason chunk instead.
 """
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from openai.types.chat import ChatCompletionChunk
 
-from focal.providers import _local, _openai
+from focal.providers import CallParams, _local, _openai
+from focal.routing import ModelInfo, ProviderConnection, ProviderKind, Tier
 
 
 def chunk(*, content: str | None = None, finish: str | None = None, usage: bool = False, choices: bool = True) -> Any:
@@ -56,10 +59,37 @@ def test_openai_a_content_chunk_with_usage_does_not_end_the_stream() -> None:
     assert _openai.HOOKS.chunk_info(chunk(content="Hel", usage=True)) == (None, False)
 
 
-def test_local_llama_cpp_the_finish_chunk_still_ends_the_stream() -> None:
-    info = _local.HOOKS.chunk_info
-    assert info(CONTENT) == (None, False)
-    assert info(FINISH) == ("stop", True)
-    assert info(USAGE) == (None, False)
-    assert _local.HOOKS.response_info is _openai.HOOKS.response_info
-    assert _local.FocalLlamaCpp.focal_hooks is _local.HOOKS
+def _terminated_after(model: Any, *chunks: Any) -> bool:
+    from focal.providers import observe_call
+
+    with observe_call() as obs:
+        for raw in chunks:
+            model._focal_chunk(raw)
+    return obs.stream_terminated
+
+
+@pytest.mark.parametrize(
+    ("module", "kind", "stream_usage", "finish_ends"),
+    [
+        ("_openai", ProviderKind.OPENAI, True, False),  # OpenAI sends the usage chunk: it is the end marker
+        ("_openai", ProviderKind.OPENAI, False, True),  # a server that ignores stream_options: finish ends it
+        ("_local", ProviderKind.LOCAL, False, True),  # llama.cpp by default
+        ("_local", ProviderKind.LOCAL, True, False),
+    ],
+)
+def test_the_end_marker_follows_the_providers_stream_usage_setting(
+    module: str, kind: ProviderKind, stream_usage: bool, finish_ends: bool
+) -> None:
+    connection = ProviderConnection(name=kind.value, kind=kind, stream_usage=stream_usage)
+    info = ModelInfo(
+        id="m", provider=kind.value, tier=Tier.CHEAP, input_cost_per_million=Decimal(0),
+        output_cost_per_million=Decimal(0), context_window=1000, max_output_tokens=100,
+    )  # fmt: skip
+    model = {"_openai": _openai, "_local": _local}[module].build(info, connection, CallParams())
+    assert _terminated_after(model, CONTENT, FINISH) is finish_ends
+    assert _terminated_after(model, CONTENT, FINISH, USAGE) is True  # a usage chunk always ends it
+
+
+def test_stream_usage_defaults_per_provider_kind(registry: Any) -> None:
+    assert registry.connection("openai").stream_usage is True
+    assert registry.connection("local").stream_usage is False
