@@ -89,27 +89,31 @@ class CostGuard:
         try:
             if step_limit is not None:
                 if estimate > step_limit:
-                    raise BudgetExceededError(
-                        f"step {ctx.step_name!r} call on {model.ref} may cost up to ${estimate:.6f}, over its "
-                        f"limit ${step_limit}",
-                        tenant_id=ctx.tenant_id,
-                        scope="step",
-                        limit_usd=step_limit,
-                        estimate_usd=estimate,
+                    await self._refuse_unless_warn(
+                        BudgetExceededError(
+                            f"step {ctx.step_name!r} call on {model.ref} may cost up to ${estimate:.6f}, over its "
+                            f"limit ${step_limit}",
+                            tenant_id=ctx.tenant_id,
+                            scope="step",
+                            limit_usd=step_limit,
+                            estimate_usd=estimate,
+                        )
                     )
                 hold.step, hold.step_limit = ctx.step_name, step_limit
             if limits.per_run_usd is not None and run_id is not None:
                 run_key = (ctx.tenant_id, run_id)  # run ids are the host's: never shared across tenants
                 spent = self._run_spend.get(run_key, Decimal(0))
                 if spent + estimate > limits.per_run_usd:
-                    raise BudgetExceededError(
-                        f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
-                        f"${estimate:.6f}, over the per-run limit ${limits.per_run_usd}",
-                        tenant_id=ctx.tenant_id,
-                        scope="run",
-                        limit_usd=limits.per_run_usd,
-                        spent_usd=spent,
-                        estimate_usd=estimate,
+                    await self._refuse_unless_warn(
+                        BudgetExceededError(
+                            f"run {run_id} has spent ${spent:.6f}; a call on {model.ref} may cost up to "
+                            f"${estimate:.6f}, over the per-run limit ${limits.per_run_usd}",
+                            tenant_id=ctx.tenant_id,
+                            scope="run",
+                            limit_usd=limits.per_run_usd,
+                            spent_usd=spent,
+                            estimate_usd=estimate,
+                        )
                     )
                 self._run_spend[run_key] = spent + estimate  # provisional; replaced by the actual cost on settle
                 self._run_spend.move_to_end(run_key)
@@ -117,17 +121,26 @@ class CostGuard:
                     self._run_spend.popitem(last=False)
                 hold.run_key, hold.run_estimate = run_key, estimate
             if self.budgets is not None:
-                hold.reservation = await self._reserve(ctx.tenant_id, estimate)
+                try:
+                    hold.reservation = await self._reserve(ctx.tenant_id, estimate)
+                except BudgetExceededError as err:
+                    await self._refuse_unless_warn(err)
+                    # warned, not refused: the call is held and charged all the same, past the limit
+                    hold.reservation = await self._reserve(ctx.tenant_id, estimate, force=True)
             return hold
-        except BudgetExceededError as err:
+        except BudgetExceededError:
             await self.settle(hold, Decimal(0))
-            if await self.action_for(err) is LimitAction.WARN:
-                log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
-                return Hold()
             raise
         except BaseException:  # cancelled while reserving: give the run's provisional spend back
             self._forget_run_hold(hold)
             raise
+
+    async def _refuse_unless_warn(self, err: BudgetExceededError) -> None:
+        """Raise `err`, unless its limit's action is `warn`: then log it and let the call go on (every
+        other limit is still checked, and the spend is still held and recorded)."""
+        if await self.action_for(err) is not LimitAction.WARN:
+            raise err
+        log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
 
     async def action_for(self, err: BudgetExceededError) -> LimitAction:
         """The configured action for a refusal: the cost limits' for step/run, the tenant budget's otherwise."""
@@ -149,11 +162,11 @@ class CostGuard:
             tier = tier.lower()
         return None
 
-    async def _reserve(self, tenant_id: str, estimate: Decimal) -> Reservation | None:
+    async def _reserve(self, tenant_id: str, estimate: Decimal, *, force: bool = False) -> Reservation | None:
         """`BudgetManager.reserve`, shielded: if the caller is cancelled meanwhile, a reservation that
         still commits is released as soon as it does (nothing was sent on its behalf)."""
         assert self.budgets is not None
-        reserving = self._in_background(self.budgets.reserve(tenant_id, estimate))
+        reserving = self._in_background(self.budgets.reserve(tenant_id, estimate, force=force))
         try:
             return await asyncio.shield(reserving)
         except asyncio.CancelledError:

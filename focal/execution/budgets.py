@@ -355,7 +355,9 @@ class BudgetManager:
 
     # --- reservations ---------------------------------------------------------------------
 
-    async def reserve(self, tenant_id: str, amount: Decimal, now: dt.datetime | None = None) -> Reservation | None:
+    async def reserve(
+        self, tenant_id: str, amount: Decimal, now: dt.datetime | None = None, *, force: bool = False
+    ) -> Reservation | None:
         """Atomically hold `amount` against every budget of the tenant, as a lease.
 
         When a period refuses it, the tenant's expired leases are reclaimed and, if there were any
@@ -365,6 +367,7 @@ class BudgetManager:
             tenant_id: whose budgets to hold it against.
             amount: the most the call may cost.
             now: the time choosing the periods and starting the lease (default: the wall clock).
+            force: hold it even past the limits (a `warn` budget: the call goes on and is still charged).
 
         Returns:
             The reservation, or None when the tenant has no budget.
@@ -377,6 +380,8 @@ class BudgetManager:
         if not budgets:
             return None
         now = now or self._now()
+        if force:
+            return await self._admit(tenant_id, budgets, amount, now, force=True)
         try:
             return await self._admit(tenant_id, budgets, amount, now)
         except BudgetExceededError:
@@ -386,7 +391,13 @@ class BudgetManager:
         return await self._admit(tenant_id, budgets, amount, now)
 
     async def _admit(
-        self, tenant_id: str, budgets: Sequence[TenantBudgetInfo], amount: Decimal, now: dt.datetime
+        self,
+        tenant_id: str,
+        budgets: Sequence[TenantBudgetInfo],
+        amount: Decimal,
+        now: dt.datetime,
+        *,
+        force: bool = False,
     ) -> Reservation:
         budgets = sorted(budgets, key=lambda b: b.period.value)  # day, then month: one lock order
         periods = tuple((b.period.value, _period_start(b.period, now)) for b in budgets)
@@ -395,14 +406,16 @@ class BudgetManager:
         async with self._engine.begin() as conn:
             for budget, (period, start) in zip(budgets, periods, strict=True):
                 await self._ensure_row(conn, tenant_id, period, start)
+                where = [
+                    BudgetUsage.tenant_id == tenant_id,
+                    BudgetUsage.period == period,
+                    BudgetUsage.period_start == start,
+                ]
+                if not force:  # the admission itself: one conditional UPDATE, atomic on SQLite and PostgreSQL
+                    where.append(BudgetUsage.spent_nusd + BudgetUsage.reserved_nusd + held <= to_nano(budget.limit_usd))
                 result = await conn.execute(
                     update(BudgetUsage)
-                    .where(
-                        BudgetUsage.tenant_id == tenant_id,
-                        BudgetUsage.period == period,
-                        BudgetUsage.period_start == start,
-                        BudgetUsage.spent_nusd + BudgetUsage.reserved_nusd + held <= to_nano(budget.limit_usd),
-                    )
+                    .where(*where)
                     .values(reserved_nusd=BudgetUsage.reserved_nusd + held, updated_at=utcnow())
                 )
                 if result.rowcount != 1:

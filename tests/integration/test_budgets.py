@@ -240,3 +240,30 @@ async def test_an_answer_that_fails_validation_is_still_charged_and_recorded(exe
 
 def registry_cost(executor: ResilientExecutor, model, input_tokens: int, output_tokens: int) -> Decimal:  # type: ignore[no-untyped-def]
     return executor.registry.estimate_cost(model, input_tokens, output_tokens, 0)
+
+
+async def test_a_warn_limit_never_switches_the_other_limits_off(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, _records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    # a soft per-step limit (warn) does not stop the tenant's hard budget (abort) from refusing
+    executor.cost_limits = CostLimits(per_step_usd=Decimal("0.0000001"), on_limit=LimitAction.WARN)
+    await budgets.set_budget("acme", "day", Decimal("0.000001"), on_limit="abort")
+    with pytest.raises(BudgetExceededError) as info:
+        await executor.run("hello there", ctx())
+    assert info.value.scope == "day"
+
+
+async def test_warned_spend_is_still_held_and_charged(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("0.013"), on_limit="warn")  # about one call's estimate
+    executor.cost_limits = CostLimits(per_run_usd=Decimal("0.013"), on_limit=LimitAction.WARN)
+    turn = ExecutionContext(
+        tenant_id="acme", agent_id="support", session_id="acme:s", step_name="generation", run_id="r1"
+    )
+    responses = [await executor.run("hello there", turn) for _ in range(4)]  # past both limits: warned, answered
+    total = sum(r.cost for r in responses)
+    assert sum(r.cost_usd for r in records) == total
+    (status,) = await budgets.status("acme")
+    assert status.spent_usd == total and status.reserved_usd == 0  # charged past the limit, not forgotten
+    assert executor.end_run("r1", "acme") == total
