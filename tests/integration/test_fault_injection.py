@@ -739,7 +739,9 @@ async def test_structured_output_uses_constrained_decoding(rig: Rig, provider: s
     assert set(schema["properties"]) == {"compliant", "reason"} and set(schema["required"]) == {"compliant", "reason"}
 
 
-async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(rig: Rig) -> None:
+async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """OpenAI-compatible servers that send no usage chunk (older Azure api-versions, vLLM/TGI): by default
     their streams cannot be told from a cut one; `stream_usage: false` on the provider accepts them."""
     await rig.route("openai")
@@ -748,7 +750,8 @@ async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(rig
     strict = await rig.call("stream")
     rig.check(strict, requests=1, answered=None, error=StreamInterruptedError, written=[err(GPT4O, SIE, billed=None)])
     registry = rig.executor.registry
-    registry._connections["openai"] = dataclasses.replace(registry.connection("openai"), stream_usage=False)
+    relaxed = dataclasses.replace(registry.connection("openai"), stream_usage=False)
+    monkeypatch.setitem(registry._connections, "openai", relaxed)  # the registry is shared: undone after
     rig.executor.caller._templates.clear()  # models are built per connection settings
     since = rig.mark()
     rig.server.script(Reply.ok("A complete answer."))
