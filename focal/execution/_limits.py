@@ -18,6 +18,8 @@ from focal.routing import ModelInfo, ModelRegistry, Tier
 log = get_logger("focal.executor")
 
 _MAX_TRACKED_RUNS = 10_000
+_SETTLE_RETRY_DELAYS = (0.1, 0.5, 2.0, 5.0)
+"""Seconds before each retry of a settle the database refused."""
 
 
 @dataclass(slots=True)
@@ -220,8 +222,22 @@ class CostGuard:
             reservation, hold.reservation = hold.reservation, None
             try:
                 await self.budgets.settle(reservation, actual)
-            except Exception as exc:  # never lose the answer over bookkeeping
-                log.error("budget_settle_failed", error=str(exc), tenant_id=reservation.tenant_id)
+            except Exception as exc:  # never lose the answer over bookkeeping; settling again is safe
+                log.warning("budget_settle_retrying", error=str(exc), tenant_id=reservation.tenant_id)
+                self._in_background(self._settle_later(reservation, actual))
+
+    async def _settle_later(self, reservation: Reservation, actual: Decimal) -> None:
+        """Retry a failed settle with back-off (a lease settles once, so a retry never double counts);
+        after the last try the lease's expiry releases the hold."""
+        assert self.budgets is not None
+        for delay in _SETTLE_RETRY_DELAYS:
+            await asyncio.sleep(delay)
+            try:
+                await self.budgets.settle(reservation, actual)
+                return
+            except Exception as exc:
+                last = exc
+        log.error("budget_settle_failed", error=str(last), tenant_id=reservation.tenant_id, cost_usd=str(actual))
 
     def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
         """Forget a run's spend tracking (of `tenant_id`, or of every tenant using that run id);

@@ -267,3 +267,22 @@ async def test_warned_spend_is_still_held_and_charged(executor_with_budgets) -> 
     (status,) = await budgets.status("acme")
     assert status.spent_usd == total and status.reserved_usd == 0  # charged past the limit, not forgotten
     assert executor.end_run("r1", "acme") == total
+
+
+async def test_a_settle_the_database_refused_is_retried(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    executor, budgets, _fakes, records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="abort")
+    real = budgets.settle
+
+    async def locked_once(reservation, actual):  # type: ignore[no-untyped-def]
+        budgets.settle = real
+        raise OperationalError("UPDATE budget_usage", {}, Exception("database is locked"))
+
+    budgets.settle = locked_once
+    response = await executor.run("hello there", ctx())
+    await executor.drain()  # the retry runs in the background
+    (status,) = await budgets.status("acme")
+    assert status.spent_usd == response.cost == records[-1].cost_usd and status.reserved_usd == 0
