@@ -94,7 +94,8 @@ class FocalGroup(TyperGroup):
     """The root group: click's usage errors become `error: ...` on one line with exit code 2.
 
     Everything else is click's and typer's own behaviour: `--help` prints help and exits 0, a
-    `typer.Exit(code)` exits with its code, Ctrl-C exits 130, no arguments prints the help.
+    `typer.Exit(code)` exits with its code, Ctrl-C inside a command is `error: interrupted` (exit 1), no
+    arguments prints the help.
     """
 
     def main(  # type: ignore[override]
