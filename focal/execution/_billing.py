@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
-from focal.execution.budgets import estimate_call_cost, estimate_prompt_tokens
+from focal.execution.budgets import estimate_call_cost, estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import StreamInterruptedError
 from focal.execution.types import Message, TokenUsage
 from focal.routing import ModelInfo, ModelRegistry
@@ -27,7 +27,7 @@ def failure_charge(
     cost = getattr(err, "cost", None)
     if cost is None and isinstance(err, StreamInterruptedError) and err.after_first_token:
         usage = TokenUsage(
-            input=estimate_prompt_tokens(messages, instructions), output=len(err.partial_content) // 3 + 1
+            input=estimate_prompt_tokens(messages, instructions), output=estimate_text_tokens(err.partial_content)
         )
         err.usage, err.cost = usage, price(model, usage)
         cost = err.cost

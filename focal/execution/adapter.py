@@ -26,6 +26,7 @@ from pydantic import BaseModel, ValidationError
 
 from focal._ids import new_id
 from focal.execution._usage import usage_from_metrics
+from focal.execution.budgets import estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import (
     ContentFiltered,
     DeadlineExceededError,
@@ -387,7 +388,15 @@ class AgnoExecutor:
         if checks_terminator and obs is not None and not obs.stream_terminated:
             raise self._stream_fault(req, parts, "ended without its terminator", None)
         usage = usage_from_metrics(out.metrics, self._kind(req.model))
-        response = self._response(req, "".join(parts), usage, started, out, obs, ttft_ms=ttft_ms)
+        content = "".join(parts)
+        estimated = usage.total == 0 and bool(content)  # a server that streams no usage (`stream_usage: false`)
+        if estimated:
+            usage = TokenUsage(
+                input=estimate_prompt_tokens(req.messages, req.instructions), output=estimate_text_tokens(content)
+            )
+        response = self._response(req, content, usage, started, out, obs, ttft_ms=ttft_ms)
+        if estimated:
+            response.metadata["usage_estimated"] = True  # priced, never $0; the counts are estimates
         yield StreamChunk(done=True, response=response)
 
     @staticmethod

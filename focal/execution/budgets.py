@@ -53,6 +53,7 @@ __all__ = [
     "check_limit_usd",
     "estimate_call_cost",
     "estimate_prompt_tokens",
+    "estimate_text_tokens",
 ]
 
 
@@ -126,6 +127,11 @@ class Reservation:
     periods: tuple[tuple[str, str], ...]  # (period, period_start)
     id: str
     expires_at: dt.datetime
+
+
+def estimate_text_tokens(text: str) -> int:
+    """A deliberately generous token estimate of generated text: 1 token per 3 characters (at least 1)."""
+    return len(text) // 3 + 1
 
 
 def estimate_prompt_tokens(messages: Sequence[Message], instructions: str | None = None) -> int:

@@ -757,3 +757,7 @@ async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(
     rig.server.script(Reply.ok("A complete answer."))
     outcome = await rig.call("stream")
     rig.check(outcome, since=since, requests=1, answered=GPT4O, written=[ok(GPT4O)], content="A complete answer.")
+    # no usage came with it: the answer is priced from estimated counts (and says so), never at $0
+    assert outcome.final.metadata["usage_estimated"] is True
+    assert outcome.final.usage.output == len("A complete answer.") // 3 + 1 and outcome.final.cost > 0
+    assert rig.records[-1].cost_usd == outcome.final.cost
