@@ -223,7 +223,7 @@ class ResilientExecutor:
             raise ConfigurationError("ctx must be an ExecutionContext")
         ctx.require_call_fields()
         messages = to_messages(prompt)
-        plan = await self.plan(ctx)
+        plan = await self._plans.plan(ctx)
         params = plan.params
         if max_tokens is not None or temperature is not None:
             params = replace(
@@ -266,7 +266,7 @@ class ResilientExecutor:
         started = time.perf_counter()
         hold: Hold | None = None
         try:
-            hold = await self._admit(state, model, hop, number, cause)
+            hold = await self._admit(state, model, hop, number, cause) if self.guard.active else _NOTHING_HELD
             if hold is None:
                 breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
                 return None
@@ -282,7 +282,8 @@ class ResilientExecutor:
             await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket)
             raise
         try:
-            await self.guard.settle_safely(hold, response.cost)
+            if hold is not None and hold.pending:
+                await self.guard.settle_safely(hold, response.cost)
         finally:  # recorded (and the breaker told) even if the caller is cancelled while settling
             final = self._succeeded(state, model, hop, number, cause, response, breaker, ticket)
         return final
@@ -305,7 +306,7 @@ class ResilientExecutor:
         sent_any = False
         final: LLMResponse | None = None
         try:
-            hold = await self._admit(state, model, hop, number, cause)
+            hold = await self._admit(state, model, hop, number, cause) if self.guard.active else _NOTHING_HELD
             if hold is None:
                 breaker.release_probe(ticket)
                 return
@@ -339,7 +340,8 @@ class ResilientExecutor:
             raise
         assert final is not None
         try:
-            await self.guard.settle_safely(hold, final.cost)
+            if hold is not None and hold.pending:
+                await self.guard.settle_safely(hold, final.cost)
         finally:
             done = self._succeeded(state, model, hop, number, cause, final, breaker, ticket, streamed=True)
         yield StreamChunk(done=True, response=done)
