@@ -434,3 +434,27 @@ async def test_a_suspended_stream_lends_its_log_context_to_nobody(harness) -> No
     events = {e["tenant_id"]: e for e in logs if e["event"] == "llm_call"}
     assert events["tenant-a"]["session_id"] == "a:private"
     assert "session_id" not in events["tenant-b"]  # never tenant A's session
+
+
+async def test_a_failed_reask_still_carries_the_first_answers_tokens(harness) -> None:  # type: ignore[no-untyped-def]
+    harness.executor.fallback = FallbackPolicy(enabled=False)
+    harness.executor.retry = harness.executor.retry.__class__(max_attempts=1)
+    harness.fakes.script(SONNET, "not json", down())  # the answer did not validate; the re-ask hit a 503
+    with pytest.raises(AllAttemptsFailedError) as info:
+        await harness.executor.run_structured("judge", Verdict, harness.ctx())
+    err = info.value.last
+    assert isinstance(err, ProviderUnavailable)
+    assert (err.usage.input, err.usage.output) == (10, 5)  # the first run was billed all the same
+    (record,) = harness.records
+    assert (record.input_tokens, record.output_tokens, record.cost_usd) == (10, 5, err.cost) and err.cost > 0
+
+
+async def test_a_slow_answer_past_the_turn_deadline_is_a_deadline_error(harness) -> None:  # type: ignore[no-untyped-def]
+    slow = FakeModels(default="late answer", delay=0.5)
+    harness.executor.caller._factory = slow.factory  # type: ignore[attr-defined]
+    harness.executor.caller._templates.clear()  # type: ignore[attr-defined]
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceededError, match="turn deadline"):
+        await harness.executor.run("hello", harness.ctx().with_deadline_in(0.1))
+    assert time.monotonic() - started < 0.4  # cut at the deadline, not after the answer
+    assert harness.records[-1].error_class == "DeadlineExceededError"
