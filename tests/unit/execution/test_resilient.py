@@ -1,7 +1,7 @@
 """ResilientExecutor over FakeModels: retries, fallbacks, breakers, deadlines, structured output, streams.
 
 The fake models are real Agno models, so the whole agent loop runs; only HTTP is absent (the
-fault-injection tests through the real SDKs live in tests/integration/test_fault_injection.py).
+fault-injection tests through the real SDKs live in tests/integration/faults/).
 """
 
 from __future__ import annotations
