@@ -78,12 +78,21 @@ import json
 import socket
 import struct
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["FakeProviderServer", "RecordedRequest", "Reply", "close_clients"]
+from tests.fakes.provider_replies import ANTHROPIC, OLLAMA, OPENAI, Reply
+from tests.fakes.provider_wire import (
+    complete_body,
+    error_body,
+    error_event_chunk,
+    format_of,
+    malformed_chunk,
+    stream_events,
+)
 
-OPENAI, ANTHROPIC, OLLAMA = "openai", "anthropic", "ollama"
+__all__ = ["FakeProviderServer", "RecordedRequest", "Reply", "close_clients"]  # `Reply` lives in provider_replies
+
 
 _REASONS = {
     200: "OK",
@@ -101,192 +110,6 @@ _REASONS = {
     504: "Gateway Timeout",
     529: "Overloaded",
 }
-
-# (OpenAI error type, Anthropic error type) per status, as the real APIs send them.
-_ERROR_TYPES = {
-    400: ("invalid_request_error", "invalid_request_error"),
-    401: ("invalid_request_error", "authentication_error"),
-    403: ("invalid_request_error", "permission_error"),
-    404: ("invalid_request_error", "not_found_error"),
-    413: ("invalid_request_error", "request_too_large"),
-    429: ("rate_limit_exceeded", "rate_limit_error"),
-    500: ("server_error", "api_error"),
-    503: ("server_error", "api_error"),
-    529: ("server_error", "overloaded_error"),
-}
-
-_CONTEXT_MESSAGES = {
-    OPENAI: "This model's maximum context length is 128000 tokens. However, your messages resulted in "
-    "131072 tokens. Please reduce the length of the messages.",
-    ANTHROPIC: "prompt is too long: 210000 tokens > 200000 maximum",
-    OLLAMA: "the input length exceeds the context length",
-}
-
-
-@dataclass(frozen=True)
-class Reply:
-    """One scripted behaviour. Build it with the classmethods; see the module docstring."""
-
-    kind: str = "ok"
-    text: str = "Hello from the fake provider."
-    status: int = 200
-    headers: dict[str, str] = field(default_factory=dict)
-    error_type: str | None = None
-    error_code: str | None = None
-    message: str | None = None
-    delay: float = 0.0
-    after_chunks: int = 2
-    chunks: int = 4
-    finish_reason: str | None = None
-    filtered: bool = False
-    rst: bool = True
-    clean: bool = False
-    """`cut_after_finish`: end the HTTP body properly instead of dropping the connection."""
-    usage: tuple[int, ...] = (42, 7, 0)
-    """(input tokens incl. cached and cache writes, output tokens, cached input tokens[, reasoning
-    tokens[, cache-write tokens (Anthropic)]])"""
-
-    # --- answers ---------------------------------------------------------------------------------
-
-    @classmethod
-    def ok(
-        cls,
-        text: str = "Hello from the fake provider.",
-        *,
-        usage: tuple[int, ...] = (42, 7, 0),
-        finish_reason: str | None = None,
-        chunks: int = 4,
-    ) -> Reply:
-        """A normal answer; streamed in `chunks` content pieces. `finish_reason` is sent verbatim."""
-        return cls("ok", text=text, usage=usage, finish_reason=finish_reason, chunks=chunks)
-
-    @classmethod
-    def content_filter(cls, text: str = "") -> Reply:
-        """OpenAI `finish_reason: content_filter`, Anthropic `stop_reason: refusal`."""
-        return cls("ok", text=text, filtered=True)
-
-    # --- HTTP errors -----------------------------------------------------------------------------
-
-    @classmethod
-    def error(
-        cls,
-        status: int,
-        *,
-        headers: dict[str, str] | None = None,
-        error_type: str | None = None,
-        code: str | None = None,
-        message: str | None = None,
-    ) -> Reply:
-        """An HTTP error with the provider's JSON error body (OpenAI `{"error": {message, type, param,
-        code}}`, Anthropic `{"type": "error", "error": {type, message}}`, Ollama `{"error": message}`)."""
-        return cls(
-            "status",
-            status=status,
-            headers=dict(headers or {}),
-            error_type=error_type,
-            error_code=code,
-            message=message,
-        )
-
-    @classmethod
-    def rate_limited(cls, retry_after: str | None = "2", *, retry_after_ms: str | None = None) -> Reply:
-        """429 with `retry-after` (seconds or an HTTP date) and/or `retry-after-ms`."""
-        headers = {}
-        if retry_after is not None:
-            headers["retry-after"] = retry_after
-        if retry_after_ms is not None:
-            headers["retry-after-ms"] = retry_after_ms
-        return cls.error(429, headers=headers, code="rate_limit_exceeded", message="Rate limit reached. Slow down.")
-
-    @classmethod
-    def context_window_exceeded(cls) -> Reply:
-        """400 as each provider says it: OpenAI code `context_length_exceeded`, Anthropic "prompt is too
-        long", Ollama a plain message."""
-        return cls.error(400, code="context_length_exceeded", message=None, error_type="invalid_request_error")
-
-    @classmethod
-    def overloaded(cls) -> Reply:
-        """Anthropic's 529 `overloaded_error` (other formats get a 529 in their own error shape)."""
-        return cls.error(529, error_type="overloaded_error", message="Overloaded")
-
-    # --- transport faults ------------------------------------------------------------------------
-
-    @classmethod
-    def reset(cls) -> Reply:
-        """Close the connection without answering (TCP RST)."""
-        return cls("reset")
-
-    @classmethod
-    def hang(cls, seconds: float) -> Reply:
-        """Accept the request and say nothing for `seconds` (or until the client gives up), then close."""
-        return cls("hang", delay=seconds)
-
-    @classmethod
-    def slow_first_token(cls, seconds: float, text: str = "Slow but complete.") -> Reply:
-        """Wait `seconds` before the first stream chunk (the response headers go out at once), then answer."""
-        return cls("slow", delay=seconds, text=text)
-
-    @classmethod
-    def cut(
-        cls, after_chunks: int = 2, text: str = "This answer will be cut in the middle.", *, rst: bool = True
-    ) -> Reply:
-        """Stream `after_chunks` content chunks, then drop the connection in the middle of the body."""
-        return cls("cut", after_chunks=after_chunks, text=text, rst=rst)
-
-    @classmethod
-    def stall(cls, after_chunks: int = 2, seconds: float = 5.0, text: str = "This answer stalls.") -> Reply:
-        """Stream `after_chunks` chunks, go silent for `seconds`, then finish if the client is still there."""
-        return cls("stall", after_chunks=after_chunks, delay=seconds, text=text)
-
-    @classmethod
-    def malformed(cls, after_chunks: int = 2, text: str = "This answer has a broken chunk.") -> Reply:
-        """A chunk that is not JSON after `after_chunks` good ones, then the rest of the stream."""
-        return cls("malformed", after_chunks=after_chunks, text=text)
-
-    @classmethod
-    def no_terminator(cls, text: str = "This answer never says it is finished.") -> Reply:
-        """Stream the content but no end marker, then end the HTTP body cleanly."""
-        return cls("no_terminator", text=text)
-
-    @classmethod
-    def cut_after_finish(
-        cls, text: str = "This answer is finished, but the stream is not.", *, close: str = "clean"
-    ) -> Reply:
-        """Stream the content and the finish event, then stop before the stream's end marker (OpenAI: before
-        the usage chunk and `[DONE]`; Anthropic: before `message_stop`). `close`: "clean" ends the HTTP
-        body properly, "fin" / "rst" drop the connection mid-body."""
-        if close not in ("clean", "fin", "rst"):
-            raise ValueError(f"close must be 'clean', 'fin' or 'rst', not {close!r}")
-        return cls("cut_after_finish", text=text, rst=close == "rst", clean=close == "clean")
-
-    @classmethod
-    def error_event(
-        cls, after_chunks: int = 2, *, error_type: str = "overloaded_error", message: str = "Overloaded"
-    ) -> Reply:
-        """A 200 stream that reports an error in-band after `after_chunks` chunks, then ends."""
-        return cls("error_event", after_chunks=after_chunks, error_type=error_type, message=message)
-
-    # --- rendering helpers -----------------------------------------------------------------------
-
-    def pieces(self) -> list[str]:
-        n = max(1, self.chunks)
-        size = max(1, -(-len(self.text) // n))
-        return [self.text[i : i + size] for i in range(0, len(self.text), size)] or [""]
-
-    def tokens(self) -> tuple[int, int, int, int]:
-        values = (*self.usage, 0, 0, 0, 0)
-        return values[0], values[1], values[2], values[3]
-
-    def cache_writes(self) -> int:
-        """Input tokens written to the prompt cache (Anthropic reports them apart from input)."""
-        return self.usage[4] if len(self.usage) > 4 else 0
-
-    def finish(self, fmt: str) -> str:
-        if self.filtered:
-            return {OPENAI: "content_filter", ANTHROPIC: "refusal"}.get(fmt, "stop")
-        if self.finish_reason:
-            return self.finish_reason
-        return "end_turn" if fmt == ANTHROPIC else "stop"
 
 
 @dataclass
@@ -475,7 +298,7 @@ class FakeProviderServer:
             headers=headers,
             body=body,
             json=parsed,
-            format=_format_of(path),
+            format=format_of(path),
             request_id=f"req_{len(self.requests) + 1}",
         )
 
@@ -556,7 +379,7 @@ class FakeProviderServer:
             await self._silence(reader, reply.delay)
             await self._drop(writer, rst=False, settle=False)
         if reply.kind == "status":
-            await self._send_json(writer, request, reply.status, _error_body(fmt, reply), reply.headers)
+            await self._send_json(writer, request, reply.status, error_body(fmt, reply), reply.headers)
             return
         model = request.model or "unknown"
         if not request.stream:
@@ -568,7 +391,7 @@ class FakeProviderServer:
                 writer.write(self._head(200, {**head, **self._id_header(request)}) + body)
                 await writer.drain()
                 return
-            payload = _complete(fmt, model, reply)
+            payload = complete_body(fmt, model, reply)
             await self._send_json(writer, request, 200, payload, cut=reply.kind == "cut", rst=reply.rst)
             return
         await self._stream(request, fmt, model, reply, reader, writer)
@@ -598,7 +421,7 @@ class FakeProviderServer:
         include_usage = self.honours_stream_usage and bool(
             (request.json.get("stream_options") or {}).get("include_usage")
         )
-        lead, content, end = _stream_events(fmt, model, reply, include_usage)
+        lead, content, end = stream_events(fmt, model, reply, include_usage)
         if reply.kind == "slow" and not await self._silence(reader, reply.delay):
             raise _Closed
         if reply.kind in ("cut", "stall", "malformed", "error_event"):
@@ -611,10 +434,10 @@ class FakeProviderServer:
                     raise _Closed
                 await send_all(rest + end)
             elif reply.kind == "malformed":
-                await send(_malformed(fmt))
+                await send(malformed_chunk(fmt))
                 await send_all(rest + end)
             else:
-                await send(_error_event(fmt, reply))
+                await send(error_event_chunk(fmt, reply))
         elif reply.kind == "no_terminator":
             await send_all(lead + content)
         elif reply.kind == "cut_after_finish":  # the finish event, but not the stream's end marker
@@ -626,212 +449,3 @@ class FakeProviderServer:
             await send_all(lead + content + end)
         writer.write(b"0\r\n\r\n")
         await writer.drain()
-
-
-# --- wire formats ------------------------------------------------------------------------------
-
-
-def _format_of(path: str) -> str | None:
-    if path in ("/v1/chat/completions", "/chat/completions"):
-        return OPENAI
-    if path in ("/v1/messages", "/messages"):
-        return ANTHROPIC
-    if path == "/api/chat":
-        return OLLAMA
-    return None
-
-
-def _error_body(fmt: str, reply: Reply) -> Any:
-    openai_type, anthropic_type = _ERROR_TYPES.get(
-        reply.status, ("server_error", "api_error") if reply.status >= 500 else ("invalid_request_error",) * 2
-    )
-    if reply.error_code == "context_length_exceeded" and reply.message is None:
-        message = _CONTEXT_MESSAGES[fmt]
-    else:
-        message = reply.message or f"scripted failure (HTTP {reply.status})"
-    if fmt == ANTHROPIC:
-        return {"type": "error", "error": {"type": reply.error_type or anthropic_type, "message": message}}
-    if fmt == OLLAMA:
-        return {"error": message}
-    return {
-        "error": {"message": message, "type": reply.error_type or openai_type, "param": None, "code": reply.error_code}
-    }
-
-
-def _complete(fmt: str, model: str, reply: Reply) -> Any:
-    prompt, completion, cached, _ = reply.tokens()
-    if fmt == ANTHROPIC:
-        return {
-            "id": "msg_fake",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [{"type": "text", "text": reply.text}],
-            "stop_reason": reply.finish(fmt),
-            "stop_sequence": None,
-            "usage": {
-                # Anthropic reports cache reads and writes apart from the (remaining) input
-                "input_tokens": prompt - cached - reply.cache_writes(),
-                "output_tokens": completion,
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": reply.cache_writes(),
-            },
-        }
-    if fmt == OLLAMA:
-        return {
-            "model": model,
-            "created_at": "2026-11-22T00:00:00Z",
-            "message": {"role": "assistant", "content": reply.text},
-            "done": True,
-            "done_reason": reply.finish(fmt),
-            "total_duration": 1_000_000,
-            "load_duration": 1000,
-            "prompt_eval_count": prompt,
-            "prompt_eval_duration": 1000,
-            "eval_count": completion,
-            "eval_duration": 1000,
-        }
-    return {
-        "id": "chatcmpl-fake",
-        "object": "chat.completion",
-        "created": 1_790_000_000,
-        "model": model,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": reply.text, "refusal": None},
-                "logprobs": None,
-                "finish_reason": reply.finish(fmt),
-            }
-        ],
-        "usage": _openai_usage(reply),
-        "system_fingerprint": "fp_fake",
-    }
-
-
-def _openai_usage(reply: Reply) -> dict[str, Any]:
-    prompt, completion, cached, reasoning = reply.tokens()
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached, "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": reasoning, "audio_tokens": 0},
-    }
-
-
-def _sse(data: Any, event: str | None = None) -> bytes:
-    prefix = f"event: {event}\n" if event else ""
-    return f"{prefix}data: {json.dumps(data)}\n\n".encode()
-
-
-def _stream_events(
-    fmt: str, model: str, reply: Reply, include_usage: bool
-) -> tuple[list[bytes], list[bytes], list[bytes]]:
-    """(preamble, content events, end events) as wire bytes."""
-    prompt, completion, cached, _ = reply.tokens()
-    pieces = reply.pieces()
-    if fmt == ANTHROPIC:
-        message: dict[str, Any] = {
-            "id": "msg_fake",
-            "type": "message",
-            "role": "assistant",
-            "model": model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {
-                "input_tokens": prompt - cached - reply.cache_writes(),
-                "output_tokens": 1,
-                "cache_read_input_tokens": cached,
-                "cache_creation_input_tokens": reply.cache_writes(),
-            },
-        }
-        lead = [
-            _sse({"type": "message_start", "message": message}, "message_start"),
-            _sse(
-                {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-                "content_block_start",
-            ),
-            _sse({"type": "ping"}, "ping"),
-        ]
-        content = [
-            _sse(
-                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": piece}},
-                "content_block_delta",
-            )
-            for piece in pieces
-        ]
-        end = [
-            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-            _sse(
-                {
-                    "type": "message_delta",
-                    "delta": {"stop_reason": reply.finish(fmt), "stop_sequence": None},
-                    "usage": {"output_tokens": completion},
-                },
-                "message_delta",
-            ),
-            _sse({"type": "message_stop"}, "message_stop"),
-        ]
-        return lead, content, end
-    if fmt == OLLAMA:
-
-        def line(data: dict[str, Any]) -> bytes:
-            return (json.dumps(data) + "\n").encode()
-
-        base = {"model": model, "created_at": "2026-11-22T00:00:00Z"}
-        content = [line({**base, "message": {"role": "assistant", "content": p}, "done": False}) for p in pieces]
-        last = _complete(fmt, model, reply)
-        last["message"] = {"role": "assistant", "content": ""}
-        return [], content, [line(last)]
-
-    def chunk(delta: dict[str, Any], finish: str | None) -> bytes:
-        data = {
-            "id": "chatcmpl-fake",
-            "object": "chat.completion.chunk",
-            "created": 1_790_000_000,
-            "model": model,
-            "system_fingerprint": "fp_fake",
-            "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}],
-        }
-        if include_usage:
-            data["usage"] = None
-        return _sse(data)
-
-    lead = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
-    content = [chunk({"content": piece}, None) for piece in pieces]
-    end = [chunk({}, reply.finish(fmt))]
-    if include_usage:
-        end.append(
-            _sse(
-                {
-                    "id": "chatcmpl-fake",
-                    "object": "chat.completion.chunk",
-                    "created": 1_790_000_000,
-                    "model": model,
-                    "system_fingerprint": "fp_fake",
-                    "choices": [],
-                    "usage": _openai_usage(reply),
-                }
-            )
-        )
-    end.append(b"data: [DONE]\n\n")
-    return lead, content, end
-
-
-def _malformed(fmt: str) -> bytes:
-    if fmt == OLLAMA:
-        return b"{not json\n"
-    if fmt == ANTHROPIC:
-        return b"event: content_block_delta\ndata: {not json\n\n"
-    return b"data: {not json\n\n"
-
-
-def _error_event(fmt: str, reply: Reply) -> bytes:
-    message = reply.message or "scripted in-stream error"
-    if fmt == OLLAMA:
-        return (json.dumps({"error": message}) + "\n").encode()
-    if fmt == ANTHROPIC:
-        return _sse({"type": "error", "error": {"type": reply.error_type, "message": message}}, "error")
-    return _sse({"error": {"message": message, "type": reply.error_type, "param": None, "code": reply.error_type}})
