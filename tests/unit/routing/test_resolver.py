@@ -5,8 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import shutil
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -27,77 +26,8 @@ from focal.routing import (
     default_fallback_chain,
     load_routing_config,
 )
-from focal.storage import TenantModelOverride, make_async_engine, make_sync_engine, upgrade, utcnow
-
-T0 = dt.datetime(2026, 11, 20, 9, 30, 0, tzinfo=dt.UTC)
-
-
-class FakeClock:
-    """A monotonic clock the test moves by hand."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Env:
-    url: str
-    engine: Engine
-    repo: OverrideRepository
-    resolver: ModelResolver
-    clock: FakeClock
-    reads: list[str]
-    """Tenants whose overrides were read from the database (sync or async), in order."""
-
-
-def _count_reads(repo: OverrideRepository, reads: list[str]) -> None:
-    sync_read, async_read = repo.for_tenant, repo.afor_tenant
-
-    def for_tenant(tenant_id: str):  # type: ignore[no-untyped-def]
-        reads.append(tenant_id)
-        return sync_read(tenant_id)
-
-    async def afor_tenant(tenant_id: str):  # type: ignore[no-untyped-def]
-        reads.append(tenant_id)
-        return await async_read(tenant_id)
-
-    repo.for_tenant = for_tenant  # type: ignore[method-assign]
-    repo.afor_tenant = afor_tenant  # type: ignore[method-assign]
-
-
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    url = f"sqlite:///{tmp_path / 'routing.db'}"
-    upgrade(url)
-    return url
-
-
-@pytest.fixture
-async def env(db_url: str, registry: ModelRegistry, catalogs: AgentCatalogs) -> AsyncIterator[Env]:
-    engine = make_sync_engine(db_url)
-    async_engine = make_async_engine(db_url)
-    repo = OverrideRepository(registry, catalogs, engine=engine, async_engine=async_engine)
-    reads: list[str] = []
-    _count_reads(repo, reads)
-    clock = FakeClock()
-    resolver = ModelResolver(registry, catalogs, repo, ttl_seconds=5.0, clock=clock)
-    yield Env(db_url, engine, repo, resolver, clock, reads)
-    await async_engine.dispose()
-    engine.dispose()
-
-
-@pytest.fixture
-def fixed_now(monkeypatch: pytest.MonkeyPatch) -> Callable[[dt.datetime], None]:
-    """Pin the timestamp the repository writes."""
-
-    def pin(when: dt.datetime) -> None:
-        monkeypatch.setattr("focal.routing.overrides.utcnow", lambda: when)
-
-    pin(T0)
-    return pin
+from focal.storage import TenantModelOverride, make_sync_engine, utcnow
+from tests.unit.routing.resolver_env import T0, Env
 
 
 def _refs(resolution: Resolution) -> list[str]:
@@ -337,146 +267,6 @@ def test_research_star_override_keeps_explicitly_empty_catalog_chain(env: Env) -
     env.repo.set("acme", "research", "*", "ollama:cheap")
     res = env.resolver.resolve("acme", "research", "enforcement")
     assert (res.model.ref, res.fallback_chain, res.fallback_source) == ("ollama/llama3.2:3b", [], "agent_catalog")
-
-
-# --- caching -----------------------------------------------------------------------------------
-
-
-def test_second_resolve_is_the_identical_object_without_a_read(env: Env) -> None:
-    first = env.resolver.resolve("acme", "support", "generation")
-    assert env.resolver.resolve("acme", "support", "generation") is first
-    assert env.resolver.resolve("acme", "support", "enforcement") is not first
-    assert env.reads == ["acme"]  # one read per tenant, not per step
-
-
-@pytest.mark.parametrize(
-    ("first", "second"),
-    [(PipelineStep.GENERATION, "generation"), ("generation", PipelineStep.GENERATION)],
-)
-def test_enum_and_string_steps_share_the_cache(env: Env, first: object, second: object) -> None:
-    a = env.resolver.resolve("acme", "research", first)  # type: ignore[arg-type]
-    b = env.resolver.resolve("acme", "research", second)  # type: ignore[arg-type]
-    assert a is b and a.model.ref == "openai/o1"
-    assert a.step is PipelineStep.GENERATION
-    assert env.reads == ["acme"]
-
-
-def test_changes_through_the_repository_invalidate_at_once(env: Env) -> None:
-    r = env.resolver
-    first = r.resolve("acme", "support", "generation")
-    env.repo.set("acme", "support", "generation", "openai:capable")  # no clock movement at all
-    second = r.resolve("acme", "support", "generation")
-    assert second is not first and second.model.ref == "openai/gpt-4o"
-    env.repo.remove("acme", "support", "generation")
-    assert r.resolve("acme", "support", "generation").model.ref == "anthropic/claude-sonnet-5"
-    assert env.repo.remove("acme", "support", "generation") is False  # nothing removed: nothing invalidated
-    assert env.reads == ["acme", "acme", "acme"]
-
-
-async def test_async_changes_invalidate_at_once(env: Env) -> None:
-    r = env.resolver
-    assert (await r.aresolve("acme", "support", "generation")).source is ResolutionSource.AGENT_CATALOG
-    await env.repo.aset("acme", "support", "generation", "openai:capable")
-    assert (await r.aresolve("acme", "support", "generation")).model.ref == "openai/gpt-4o"
-    await env.repo.aremove("acme", "support", "generation")
-    assert (await r.aresolve("acme", "support", "generation")).model.ref == "anthropic/claude-sonnet-5"
-
-
-def test_invalidation_is_per_tenant(env: Env) -> None:
-    acme = env.resolver.resolve("acme", "support", "generation")
-    globex = env.resolver.resolve("globex", "support", "generation")
-    env.repo.set("acme", "support", "generation", "openai:capable")
-    assert env.resolver.resolve("globex", "support", "generation") is globex  # untouched
-    assert env.resolver.resolve("acme", "support", "generation") is not acme
-    env.resolver.invalidate("globex")
-    assert env.resolver.resolve("globex", "support", "generation") is not globex
-    env.resolver.invalidate()
-    env.resolver.resolve("acme", "support", "generation")
-    env.resolver.resolve("globex", "support", "generation")
-    assert env.reads == ["acme", "globex", "acme", "globex", "acme", "globex"]
-
-
-def test_another_process_is_seen_only_after_the_ttl(env: Env, registry: ModelRegistry, catalogs: AgentCatalogs) -> None:
-    # a second repository + resolver on the same database file: another process
-    other_engine = make_sync_engine(env.url)
-    other_repo = OverrideRepository(registry, catalogs, engine=other_engine)
-    other_clock = FakeClock()
-    other = ModelResolver(registry, catalogs, other_repo, ttl_seconds=5.0, clock=other_clock)
-    try:
-        assert env.resolver.resolve("acme", "support", "generation").source is ResolutionSource.AGENT_CATALOG
-        assert other.resolve("acme", "support", "generation").source is ResolutionSource.AGENT_CATALOG
-
-        other_repo.set("acme", "support", "generation", "openai:capable")
-        assert other.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o"  # its own: at once
-
-        env.clock.now = 1004.999  # stored at 1000.0 with a 5 s TTL
-        assert env.resolver.resolve("acme", "support", "generation").source is ResolutionSource.AGENT_CATALOG
-        env.clock.now = 1005.0  # exactly the TTL: expired
-        assert env.resolver.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o"
-
-        env.repo.remove("acme", "support", "generation")  # and the other way round
-        assert other.resolve("acme", "support", "generation").model.ref == "openai/gpt-4o"
-        other_clock.now = 1005.0
-        assert other.resolve("acme", "support", "generation").model.ref == "anthropic/claude-sonnet-5"
-    finally:
-        other_engine.dispose()
-
-
-def test_ttl_zero_reads_every_time(env: Env, registry: ModelRegistry, catalogs: AgentCatalogs) -> None:
-    resolver = ModelResolver(registry, catalogs, env.repo, ttl_seconds=0, clock=env.clock)
-    a = resolver.resolve("acme", "support", "generation")
-    b = resolver.resolve("acme", "support", "generation")
-    assert a is not b and a == b
-    assert env.reads == ["acme", "acme"]
-
-
-def test_the_oldest_tenant_is_evicted_beyond_max_tenants(
-    env: Env, registry: ModelRegistry, catalogs: AgentCatalogs
-) -> None:
-    resolver = ModelResolver(registry, catalogs, env.repo, max_tenants=2, clock=env.clock)
-    t1 = resolver.resolve("t1", "support", "generation")
-    t2 = resolver.resolve("t2", "support", "generation")
-    resolver.resolve("t3", "support", "generation")
-    assert resolver.resolve("t2", "support", "generation") is t2
-    assert resolver.resolve("t1", "support", "generation") is not t1
-    assert env.reads == ["t1", "t2", "t3", "t1"]
-
-
-async def test_aresolve_and_resolve_share_one_cache(env: Env) -> None:
-    a = await env.resolver.aresolve("acme", "support", PipelineStep.ENFORCEMENT)
-    assert a.model.ref == "openai/gpt-4o"
-    assert env.resolver.resolve("acme", "support", "enforcement") is a
-    assert await env.resolver.aresolve("acme", "support", "enforcement") is a
-    assert env.reads == ["acme"]
-
-
-async def test_resolve_all_in_pipeline_order(env: Env) -> None:
-    sync_all = env.resolver.resolve_all("acme", "support")
-    assert [r.step for r in sync_all] == list(PipelineStep)
-    assert [r.model.ref for r in sync_all] == [
-        "anthropic/claude-haiku-4-5",
-        "openai/gpt-4o-mini",
-        "anthropic/claude-haiku-4-5",
-        "anthropic/claude-sonnet-5",
-        "openai/gpt-4o",
-    ]
-    async_all = await env.resolver.aresolve_all("acme", "support")
-    assert all(a is b for a, b in zip(sync_all, async_all, strict=True))
-
-
-# --- tenancy -----------------------------------------------------------------------------------
-
-
-def test_tenants_do_not_see_each_other(env: Env) -> None:
-    env.repo.set("t1", "support", "*", "openai:cheap", fallback_chain=[])
-    env.repo.set("t1", "research", "generation", "ollama:premium")
-    for step in PipelineStep:
-        assert env.resolver.resolve("t1", "support", step).model.ref == "openai/gpt-4o-mini"
-    t2 = env.resolver.resolve_all("t2", "support")
-    assert all(r.source is not ResolutionSource.TENANT_OVERRIDE for r in t2)
-    assert all(r.tenant_id == "t2" for r in t2)
-    assert env.resolver.resolve("t2", "research", "generation").model.ref == "openai/o1"
-    assert env.resolver.resolve("t1", "research", "generation").model.ref == "ollama/llama3.1:70b"
 
 
 # --- errors ------------------------------------------------------------------------------------
