@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 import time
 from collections import OrderedDict
@@ -25,6 +24,7 @@ from agno.run import RunStatus
 from pydantic import BaseModel, ValidationError
 
 from focal._ids import new_id
+from focal.execution._call_agents import install_agno_hooks, new_template, per_call_copy
 from focal.execution._usage import usage_from_metrics
 from focal.execution.budgets import estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import (
@@ -37,7 +37,7 @@ from focal.execution.errors import (
     StructuredOutputError,
 )
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
-from focal.providers import CallParams, build_model, current_observation, map_error, observe_call
+from focal.providers import CallParams, build_model, map_error, observe_call
 from focal.routing import ModelInfo, ModelRegistry, ProviderKind
 
 __all__ = ["AgnoExecutor", "CallRequest", "ModelFactory"]
@@ -90,7 +90,7 @@ class AgnoExecutor:
         self._kinds: dict[str, object] = {}
         self._cache_size = model_cache_size
         self._default_timeout = default_timeout_seconds
-        _quiet_agno_inside_focal_calls()
+        install_agno_hooks()
 
     # --- building --------------------------------------------------------------------------
 
@@ -103,8 +103,7 @@ class AgnoExecutor:
         key = (model.ref, params.temperature, params.max_tokens, params.timeout_seconds)
         template = self._templates.get(key)
         if template is None:
-            template = Agent(model=self._factory(model, self.registry, params), telemetry=False, markdown=False)
-            template.initialize_agent()
+            template = new_template(self._factory(model, self.registry, params))
             self._templates[key] = template
             if len(self._templates) > self._cache_size:
                 self._templates.popitem(last=False)
@@ -117,7 +116,7 @@ class AgnoExecutor:
         instructions, schema and tools set on the copy only (the template is never run or mutated;
         Agno's runs only reassign attributes, which stay on the copy)."""
         messages = req.messages if messages is None else messages
-        agent = _shallow_copy(self._template(req.model, req.params))
+        agent = per_call_copy(self._template(req.model, req.params))
         agent.output_schema = schema
         agent.tools = list(req.tools) if req.tools else None
         if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
@@ -431,22 +430,6 @@ class AgnoExecutor:
         )
 
 
-class _InsideFocalCall(logging.Filter):
-    """Drops Agno's own log lines for runs Focal makes: Focal reports those failures typed and recorded."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return current_observation() is None
-
-
-_FILTER = _InsideFocalCall()
-
-
-def _quiet_agno_inside_focal_calls() -> None:
-    agno_logger = logging.getLogger("agno")
-    if _FILTER not in agno_logger.filters:
-        agno_logger.addFilter(_FILTER)
-
-
 def _validate(content: Any, schema: type[BaseModel]) -> tuple[BaseModel | None, str, str]:
     """(validated object or None, raw text, error)."""
     if isinstance(content, schema):
@@ -461,10 +444,3 @@ def _validate(content: Any, schema: type[BaseModel]) -> tuple[BaseModel | None, 
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "<root>"
         return None, raw, f"{where}: {first['msg']}"
-
-
-def _shallow_copy(agent: Agent) -> Agent:
-    """`copy.copy(agent)` without the pickle-protocol detour (Agent is a plain dataclass: same result)."""
-    clone = object.__new__(type(agent))
-    clone.__dict__.update(agent.__dict__)
-    return clone
