@@ -80,8 +80,8 @@ class _Reads:
     """Bumped by `invalidate(tenant)`: a read that began under an older generation is not cached."""
 
 
-_Read = tuple[_Reads, int, int]
-"""A read in flight: its tenant's `_Reads`, the generation and the global epoch when it began."""
+_Read = tuple[_Reads, int, int, float]
+"""A read in flight: its tenant's `_Reads`, the generation, the global epoch and the clock when it began."""
 
 
 def default_fallback_chain(registry: ModelRegistry, model: ModelInfo) -> list[ModelInfo]:
@@ -212,7 +212,7 @@ class ModelResolver:
             if reads is None:
                 reads = self._reads[tenant_id] = _Reads()
             reads.in_flight += 1
-            return reads, reads.generation, self._epoch
+            return reads, reads.generation, self._epoch, self._clock()
 
     def _abort_read(self, tenant_id: str, read: _Read) -> None:
         with self._lock:
@@ -223,9 +223,9 @@ class ModelResolver:
 
         Returns the entry to answer this call from, cached or not.
         """
-        reads, generation, epoch = read
+        reads, generation, epoch, began = read
         entry = _TenantEntry(
-            expires_at=self._clock() + self._ttl,
+            expires_at=began + self._ttl,  # the rows are as old as the read's start, not its end
             overrides={(r.agent_id, r.step): r for r in rows},
         )
         with self._lock:

@@ -98,6 +98,24 @@ def test_another_process_is_seen_only_after_the_ttl(env: Env, registry: ModelReg
         other_engine.dispose()
 
 
+def test_the_ttl_counts_from_when_the_read_began(env: Env) -> None:
+    read = env.repo.for_tenant
+
+    def slow_read(tenant_id: str):  # type: ignore[no-untyped-def]
+        rows = read(tenant_id)
+        env.clock.now += 3.0  # the read took 3 s: its rows are 3 s old when they arrive
+        return rows
+
+    env.repo.for_tenant = slow_read  # type: ignore[method-assign]
+    env.resolver.resolve("acme", "support", "generation")  # read began at 1000.0
+    env.clock.now = 1004.999
+    env.resolver.resolve("acme", "support", "generation")
+    assert env.reads == ["acme"]
+    env.clock.now = 1005.0  # 5 s after the read began, though only 2 s after it ended
+    env.resolver.resolve("acme", "support", "generation")
+    assert env.reads == ["acme", "acme"]
+
+
 def test_ttl_zero_reads_every_time(env: Env, registry: ModelRegistry, catalogs: AgentCatalogs) -> None:
     resolver = ModelResolver(registry, catalogs, env.repo, ttl_seconds=0, clock=env.clock)
     a = resolver.resolve("acme", "support", "generation")
