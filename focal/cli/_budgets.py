@@ -112,7 +112,7 @@ def reclaim_cmd(
     tenant: str | None = typer.Option(None, "--tenant", "-t", help="Only this tenant (default: every tenant)."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Release the money held by expired reservations (calls that died or failed to settle)."""
+    """Charge expired reservations as spent (calls that died or failed to settle; a late settle corrects it)."""
     if tenant is not None:
         check_tenant_id(tenant)
     count = asyncio.run(_with_manager(lambda m: m.reclaim_expired(tenant)))
@@ -120,4 +120,4 @@ def reclaim_cmd(
         print_json([{"tenant_id": tenant, "reclaimed": count}])
     else:
         scope = f"tenant {tenant}" if tenant is not None else "all tenants"
-        console.print(f"reclaimed {count} expired reservation(s) ({scope})", markup=False)
+        console.print(f"reclaimed {count} expired reservation(s) ({scope}): their holds are charged", markup=False)

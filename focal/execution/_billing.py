@@ -41,9 +41,11 @@ def abandoned_charge(
     instructions: str | None,
     max_tokens: int,
     reserved: Decimal | None,
-) -> Decimal:
+) -> tuple[Decimal, TokenUsage]:
     """The cost of an attempt its caller walked away from after it was sent: unknown, so the worst
-    case (what was reserved for it, else the same estimate a reservation would have made)."""
+    case (what was reserved for it, else the same estimate a reservation would have made), and the
+    tokens that worst case prices (the estimated prompt and the whole output cap)."""
+    worst = TokenUsage(input=estimate_prompt_tokens(messages, instructions), output=max_tokens)
     if reserved:
-        return reserved
-    return estimate_call_cost(registry, model, messages, max_tokens, instructions)
+        return reserved, worst
+    return estimate_call_cost(registry, model, messages, max_tokens, instructions), worst

@@ -10,7 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
-from focal.execution.errors import BudgetExceededError
+from focal.execution.errors import BudgetExceededError, BudgetUnavailableError
 from focal.execution.types import ExecutionContext, Message
 from focal.logging import get_logger
 from focal.routing import ModelInfo, ModelRegistry, Tier
@@ -123,12 +123,17 @@ class CostGuard:
                     self._run_spend.popitem(last=False)
                 hold.run_key, hold.run_estimate = run_key, estimate
             if self.budgets is not None:
-                try:
-                    hold.reservation = await self._reserve(ctx.tenant_id, estimate)
-                except BudgetExceededError as err:
-                    await self._refuse_unless_warn(err)
-                    # warned, not refused: the call is held and charged all the same, past the limit
-                    hold.reservation = await self._reserve(ctx.tenant_id, estimate, force=True)
+                warned: set[str] = set()  # periods whose `warn` budget let this call past its limit
+                while True:
+                    try:
+                        hold.reservation = await self._reserve(ctx.tenant_id, estimate, force=frozenset(warned))
+                        break
+                    except BudgetExceededError as err:
+                        if err.scope in warned:  # pragma: no cover - a forced period never refuses
+                            raise
+                        await self._refuse_unless_warn(err)
+                        # warned, not refused: held and charged all the same; the other periods still decide
+                        warned.add(err.scope)
             return hold
         except BudgetExceededError:
             await self.settle(hold, Decimal(0))
@@ -145,15 +150,14 @@ class CostGuard:
         log.warning("budget_limit_warning", scope=err.scope, detail=str(err))
 
     async def action_for(self, err: BudgetExceededError) -> LimitAction:
-        """The configured action for a refusal: the cost limits' for step/run, the tenant budget's otherwise."""
+        """The configured action for a refusal: the cost limits' for step/run, else that of the tenant's
+        budget for the period that refused (abort if it is gone meanwhile)."""
         if err.scope in ("step", "run"):
             return self.limits.on_limit
         if self.budgets is None:
             return LimitAction.ABORT
-        actions = {b.on_limit for b in await self.budgets.budgets(err.tenant_id)}
-        return next(
-            (a for a in (LimitAction.ABORT, LimitAction.DOWNGRADE, LimitAction.WARN) if a in actions), LimitAction.ABORT
-        )
+        budgets = await self.budgets.budgets(err.tenant_id)
+        return next((b.on_limit for b in budgets if b.period.value == err.scope), LimitAction.ABORT)
 
     def cheaper(self, model: ModelInfo) -> ModelInfo | None:
         """The next cheaper tier's model on the same provider, if any."""
@@ -164,7 +168,9 @@ class CostGuard:
             tier = tier.lower()
         return None
 
-    async def _reserve(self, tenant_id: str, estimate: Decimal, *, force: bool = False) -> Reservation | None:
+    async def _reserve(
+        self, tenant_id: str, estimate: Decimal, *, force: frozenset[str] = frozenset()
+    ) -> Reservation | None:
         """`BudgetManager.reserve`, shielded: if the caller is cancelled meanwhile, a reservation that
         still commits is released as soon as it does (nothing was sent on its behalf)."""
         assert self.budgets is not None
@@ -176,6 +182,14 @@ class CostGuard:
             reserving.remove_done_callback(self._background.discard)
             reserving.add_done_callback(self._release_orphan)
             raise
+        except BudgetExceededError:
+            raise
+        except Exception as exc:  # the database: fail closed, typed, nothing sent
+            raise BudgetUnavailableError(
+                f"tenant {tenant_id!r}: the budget could not be held ({type(exc).__name__}: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no detail'}); the call is refused",
+                tenant_id=tenant_id,
+            ) from exc
 
     def _release_orphan(self, reserving: asyncio.Task[Reservation | None]) -> None:
         try:

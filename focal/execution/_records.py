@@ -44,18 +44,22 @@ class CallRecorder:
         streamed: bool = False,
         error: BaseException | None = None,
         cost: Decimal | None = None,
+        priced_as: TokenUsage | None = None,
     ) -> None:
-        """`cost`: what a failed attempt was charged when it is not on its error (an abandoned one)."""
+        """`cost`: what a failed attempt was charged when it is not on its error (an abandoned one);
+        `priced_as`: the tokens that charge assumed when the real ones are unknown (the savings
+        baseline prices the same tokens on the premium tier, so an unknown answer saves nothing false)."""
         premium_cost = Decimal(0)
         usage: TokenUsage | None = response.usage if response is not None else getattr(error, "usage", None)
         if response is not None:
             cost = response.cost
         elif cost is None:
             cost = getattr(error, "cost", None) or Decimal(0)
-        if usage is not None:
-            cached = min(usage.cached_input, usage.input)
+        basis = usage if usage is not None else (priced_as if cost else None)
+        if basis is not None:
+            cached = min(basis.cached_input, basis.input)
             premium_cost = self.registry.estimate_cost(
-                self.premium_of(model), usage.input, usage.output, cached, min(usage.cache_write, usage.input - cached)
+                self.premium_of(model), basis.input, basis.output, cached, min(basis.cache_write, basis.input - cached)
             )
         try:
             self.sink(

@@ -10,10 +10,11 @@ Every reservation is a *lease*: the transaction that admits it also inserts its
 15 minutes by default, far above any call). Settling deletes that row and moves the amount from
 reserved to spent in one transaction; only the transaction that deletes a live row touches
 `reserved_nusd`, so settling twice changes nothing. A reservation whose process died (or whose
-settle failed) is *reclaimed* once expired: its hold is released and its row is kept as a
-tombstone, so a settle that still arrives records the actual spend (once) without releasing the
-hold again. Reclaiming happens inside `reserve()` for the tenant when a call is refused (then the
-admission is retried once), and on demand with `reclaim_expired()` / `focal budgets reclaim`.
+settle failed) is *reclaimed* once expired: its call may have been sent and billed, so its hold is
+charged as spent (budgets fail closed: a lost settle never hands money back) and its row is kept a
+day as a tombstone, so a settle that still arrives replaces that charge with the actual cost, once.
+Reclaiming happens inside `reserve()` for the tenant when a call is refused, and on demand with
+`reclaim_expired()` / `focal budgets reclaim`.
 
 So for every `budget_usage` row, `reserved_nusd` is the sum of the live leases holding it. Rows are
 locked in one order everywhere (the lease, then the day, then the month), so PostgreSQL transactions
@@ -26,7 +27,7 @@ import datetime as dt
 import math
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -129,15 +130,25 @@ class Reservation:
     expires_at: dt.datetime
 
 
+def _token_bound(text: str) -> int:
+    """Tokens `text` may take: 1 per 3 ASCII characters (English prose and code run at about 4), and
+    1 per UTF-8 byte of everything else. A provider's byte-level tokenizer never makes more tokens of a
+    character than its bytes, so CJK text (~1-2 tokens a character, 3 bytes) and emoji stay bounded."""
+    if text.isascii():
+        return len(text) // 3
+    ascii_chars = len(text.encode("ascii", "ignore"))
+    return ascii_chars // 3 + len(text.encode("utf-8", "surrogatepass")) - ascii_chars
+
+
 def estimate_text_tokens(text: str) -> int:
-    """A deliberately generous token estimate of generated text: 1 token per 3 characters (at least 1)."""
-    return len(text) // 3 + 1
+    """A deliberately generous token estimate of generated text (see `_token_bound`; at least 1)."""
+    return _token_bound(text) + 1
 
 
 def estimate_prompt_tokens(messages: Sequence[Message], instructions: str | None = None) -> int:
-    """A deliberately generous token estimate: 1 token per 3 characters + 8 per message."""
-    chars = sum(len(m.content) for m in messages) + len(instructions or "")
-    return chars // 3 + 8 * (len(messages) + 1)
+    """A deliberately generous token estimate of a prompt: its text (see `_token_bound`) + 8 per message."""
+    text_tokens = sum(_token_bound(m.content) for m in messages) + _token_bound(instructions or "")
+    return text_tokens + 8 * (len(messages) + 1)
 
 
 def estimate_call_cost(
@@ -221,8 +232,8 @@ class BudgetManager:
         engine: the database holding the budget tables.
         ttl_seconds: how long a tenant's budget list is cached.
         lease_seconds: how long a reservation holds its money unless settled; after that it may be
-            reclaimed. Keep it well above the longest call: a call still running when its lease
-            is reclaimed is charged when it settles, but no longer held while it runs.
+            reclaimed (charged in full). Keep it well above the longest call: a call still running
+            when its lease is reclaimed has that charge corrected to its actual cost when it settles.
         clock: monotonic seconds for the cache.
         wall_clock: the current UTC time, for periods and leases (tests inject a fake one).
 
@@ -362,18 +373,24 @@ class BudgetManager:
     # --- reservations ---------------------------------------------------------------------
 
     async def reserve(
-        self, tenant_id: str, amount: Decimal, now: dt.datetime | None = None, *, force: bool = False
+        self,
+        tenant_id: str,
+        amount: Decimal,
+        now: dt.datetime | None = None,
+        *,
+        force: bool | Collection[str] = False,
     ) -> Reservation | None:
         """Atomically hold `amount` against every budget of the tenant, as a lease.
 
-        When a period refuses it, the tenant's expired leases are reclaimed and, if there were any
-        (released by this call or by a concurrent one), the admission is tried once more.
+        When a period refuses it, the tenant's expired leases are reclaimed (charged) first, so its
+        usage rows show what is really spent; that frees nothing, so the refusal stands.
 
         Args:
             tenant_id: whose budgets to hold it against.
             amount: the most the call may cost.
             now: the time choosing the periods and starting the lease (default: the wall clock).
-            force: hold it even past the limits (a `warn` budget: the call goes on and is still charged).
+            force: hold it even past the limits (True: every period's; a collection: those periods',
+                e.g. `{"day"}` for a `warn` day budget: the call goes on and is still charged).
 
         Returns:
             The reservation, or None when the tenant has no budget.
@@ -386,15 +403,12 @@ class BudgetManager:
         if not budgets:
             return None
         now = now or self._now()
-        if force:
-            return await self._admit(tenant_id, budgets, amount, now, force=True)
+        forced = frozenset(b.period.value for b in budgets) if force is True else frozenset(force or ())
         try:
-            return await self._admit(tenant_id, budgets, amount, now)
+            return await self._admit(tenant_id, budgets, amount, now, forced)
         except BudgetExceededError:
-            _, expired = await self._reclaim(tenant_id, now)
-            if not expired:
-                raise
-        return await self._admit(tenant_id, budgets, amount, now)
+            await self._reclaim(tenant_id, now)
+            raise
 
     async def _admit(
         self,
@@ -402,8 +416,7 @@ class BudgetManager:
         budgets: Sequence[TenantBudgetInfo],
         amount: Decimal,
         now: dt.datetime,
-        *,
-        force: bool = False,
+        forced: frozenset[str] = frozenset(),
     ) -> Reservation:
         budgets = sorted(budgets, key=lambda b: b.period.value)  # day, then month: one lock order
         periods = tuple((b.period.value, _period_start(b.period, now)) for b in budgets)
@@ -417,7 +430,7 @@ class BudgetManager:
                     BudgetUsage.period == period,
                     BudgetUsage.period_start == start,
                 ]
-                if not force:  # the admission itself: one conditional UPDATE, atomic on SQLite and PostgreSQL
+                if period not in forced:  # the admission: one conditional UPDATE, atomic on SQLite and PostgreSQL
                     where.append(BudgetUsage.spent_nusd + BudgetUsage.reserved_nusd + held <= to_nano(budget.limit_usd))
                 result = await conn.execute(
                     update(BudgetUsage)
@@ -465,8 +478,8 @@ class BudgetManager:
 
         Deleting the lease row and adjusting the periods is one transaction, and only the
         transaction that deletes the row adjusts them: settling again changes nothing. A
-        reservation already reclaimed (its lease expired) has its actual cost added to spent;
-        its hold was released by the reclaim and is not released twice.
+        reservation already reclaimed (its lease expired, and the reclaim charged its whole hold)
+        has its charge corrected to the actual cost, once, within a day of its expiry.
 
         Args:
             reservation: what `reserve` returned (None: nothing to do).
@@ -484,12 +497,17 @@ class BudgetManager:
                 )
             )
             if live.rowcount == 1:
-                release = to_nano(reservation.amount)
+                release, charged = to_nano(reservation.amount), 0
             else:
+                charged = (
+                    await conn.execute(
+                        select(BudgetReservation.amount_nusd).where(BudgetReservation.id == reservation.id)
+                    )
+                ).scalar_one_or_none()
                 reclaimed = await conn.execute(delete(BudgetReservation).where(BudgetReservation.id == reservation.id))
-                if reclaimed.rowcount != 1:
-                    return False  # settled before (or reclaimed more than a day ago)
-                release = 0
+                if charged is None or reclaimed.rowcount != 1:
+                    return False  # settled before (or reclaimed more than a day ago: its charge stands)
+                release = 0  # the reclaim moved the hold to spent: replace that charge with the actual cost
             for period, start in reservation.periods:
                 await conn.execute(
                     update(BudgetUsage)
@@ -500,18 +518,20 @@ class BudgetManager:
                     )
                     .values(
                         reserved_nusd=BudgetUsage.reserved_nusd - release,
-                        spent_nusd=BudgetUsage.spent_nusd + to_nano(actual, round_up=True),
+                        spent_nusd=BudgetUsage.spent_nusd + to_nano(actual, round_up=True) - charged,
                         updated_at=utcnow(),
                     )
                 )
         return True
 
     async def reclaim_expired(self, tenant_id: str | None = None, *, now: dt.datetime | None = None) -> int:
-        """Release the holds of expired reservations (their calls died or failed to settle).
+        """Charge the holds of expired reservations (their calls died or failed to settle) as spent.
 
-        Each is released in its own transaction, only by the transaction that marks it reclaimed,
-        so concurrent reclaims, settles and reservations never release a hold twice. Reclaimed
-        leases stay a day for late settles, then are deleted here.
+        A call whose settle never came may have been sent and billed, so its hold is charged, never
+        released for free: budgets fail closed. A late settle (within a day) corrects the charge to
+        the actual cost. Each lease is reclaimed in its own transaction, only by the transaction that
+        marks it, so concurrent reclaims, settles and reservations never count a hold twice.
+        Reclaimed leases stay a day for late settles, then are deleted here.
 
         Args:
             tenant_id: only this tenant's (default: every tenant's).
@@ -520,11 +540,10 @@ class BudgetManager:
         Returns:
             How many reservations this call reclaimed.
         """
-        reclaimed, _ = await self._reclaim(tenant_id, now or self._now())
-        return reclaimed
+        return await self._reclaim(tenant_id, now or self._now())
 
-    async def _reclaim(self, tenant_id: str | None, now: dt.datetime) -> tuple[int, int]:
-        """(leases this call reclaimed, expired live leases it found); tombstones past retention go."""
+    async def _reclaim(self, tenant_id: str | None, now: dt.datetime) -> int:
+        """Leases this call reclaimed; tombstones past retention go."""
         lease = BudgetReservation
         query = select(
             lease.id, lease.tenant_id, lease.day_start, lease.month_start, lease.amount_nusd, lease.reclaimed_at
@@ -536,9 +555,8 @@ class BudgetManager:
             query = query.where(lease.tenant_id == tenant_id)
         async with self._engine.connect() as conn:
             candidates = (await conn.execute(query.order_by(lease.expires_at))).all()
-        reclaimed = expired = 0
+        reclaimed = 0
         for row in candidates:
-            expired += row.reclaimed_at is None
             async with self._engine.begin() as conn:
                 marked = await conn.execute(
                     update(lease)
@@ -565,10 +583,14 @@ class BudgetManager:
                             BudgetUsage.period == period,
                             BudgetUsage.period_start == start,
                         )
-                        .values(reserved_nusd=BudgetUsage.reserved_nusd - row.amount_nusd, updated_at=utcnow())
+                        .values(
+                            reserved_nusd=BudgetUsage.reserved_nusd - row.amount_nusd,
+                            spent_nusd=BudgetUsage.spent_nusd + row.amount_nusd,
+                            updated_at=utcnow(),
+                        )
                     )
                 reclaimed += 1
-        return reclaimed, expired
+        return reclaimed
 
     async def _ensure_row(self, conn: AsyncConnection, tenant_id: str, period: str, start: str) -> None:
         stmt = (

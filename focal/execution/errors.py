@@ -16,6 +16,7 @@
     - `StructuredOutputError` (the answer did not validate against the schema, even after a re-ask)
     - `CircuitOpenError` (every hop's breaker is open; nothing was sent)
     - `BudgetExceededError` (the tenant's budget or a cost limit refuses the call)
+    - `BudgetUnavailableError` (the budget store could not be reached: the call is refused, fail closed)
     - `AllAttemptsFailedError` (every hop failed; `.attempts` lists them, `.last` is the final error)
   - `ConfigurationError` (a call cannot be made as configured: missing context, unknown model...)
 """
@@ -32,6 +33,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "BudgetExceededError",
+    "BudgetUnavailableError",
     "CircuitOpenError",
     "ConfigurationError",
     "ContentFiltered",
@@ -213,6 +215,17 @@ class BudgetExceededError(ExecutionError):
         self.limit_usd = limit_usd
         self.spent_usd = spent_usd
         self.estimate_usd = estimate_usd
+
+
+class BudgetUnavailableError(ExecutionError):
+    """The tenant's budgets could not be read or held (the database failed): nothing was sent.
+
+    Budgets fail closed: a call whose spend cannot be held is refused, never let through unbudgeted.
+    """
+
+    def __init__(self, message: str, *, tenant_id: str) -> None:
+        super().__init__(message)
+        self.tenant_id = tenant_id
 
 
 class AllAttemptsFailedError(ExecutionError):

@@ -43,7 +43,7 @@ from focal.execution.errors import (
 )
 from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
-from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
+from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, TokenUsage, to_messages
 from focal.logging import bind_context, get_logger
 from focal.providers import CallParams
 from focal.routing import ModelInfo, ModelResolver
@@ -427,11 +427,13 @@ class ResilientExecutor:
         recorded at its worst case (the provider may bill what it produced; the tokens are unknown),
         before admission nothing is charged. Recorded before anything is awaited."""
         breaker.release_probe(ticket)
-        charge = Decimal(0)
+        charge, priced_as = Decimal(0), None
         if hold is not None:
             max_tokens = _max_output(state.plan.params, model)
             reserved = hold.estimate if hold.pending else None
-            charge = abandoned_charge(self.registry, model, state.messages, state.instructions, max_tokens, reserved)
+            charge, priced_as = abandoned_charge(
+                self.registry, model, state.messages, state.instructions, max_tokens, reserved
+            )
         attempt = outcome(
             model,
             hop=hop,
@@ -444,7 +446,7 @@ class ResilientExecutor:
             message="abandoned by the caller" if isinstance(exc, asyncio.CancelledError | GeneratorExit) else None,
         )
         state.attempts.append(attempt)
-        self._record(state, model, attempt, None, streamed=streamed, cost=charge)
+        self._record(state, model, attempt, None, streamed=streamed, cost=charge, priced_as=priced_as)
         await self.guard.settle_safely(hold, charge)
 
     def _failed(
@@ -573,6 +575,7 @@ class ResilientExecutor:
         streamed: bool = False,
         error: BaseException | None = None,
         cost: Decimal | None = None,
+        priced_as: TokenUsage | None = None,
     ) -> None:
         if self._recorder is not None:
             plan = state.plan
@@ -588,4 +591,5 @@ class ResilientExecutor:
                 streamed=streamed,
                 error=error,
                 cost=cost,
+                priced_as=priced_as,
             )

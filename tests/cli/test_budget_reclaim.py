@@ -58,18 +58,18 @@ def test_reclaim_by_tenant_then_all(held: tuple[str, str]) -> None:
         {"tenant_id": "acme", "reclaimed": 2}
     ]
     (acme,) = as_json(invoke(*held, "budgets", "list", "-t", "acme", "--json"))
-    assert (acme["spent_usd"], acme["reserved_usd"], acme["remaining_usd"]) == (0.0, 0.1, 0.9)
+    assert (acme["spent_usd"], acme["reserved_usd"], acme["remaining_usd"]) == (0.5, 0.1, 0.4)  # charged
     (globex,) = as_json(invoke(*held, "budgets", "list", "-t", "globex", "--json"))
     assert globex["reserved_usd"] == 0.5  # another tenant's are left alone
 
     result = invoke(*held, "budgets", "reclaim")
     assert result.exit_code == 0, result.stderr
-    assert result.stdout.strip() == "reclaimed 1 expired reservation(s) (all tenants)"
+    assert result.stdout.strip() == "reclaimed 1 expired reservation(s) (all tenants): their holds are charged"
     (globex,) = as_json(invoke(*held, "budgets", "list", "-t", "globex", "--json"))
-    assert globex["reserved_usd"] == 0.0
+    assert (globex["spent_usd"], globex["reserved_usd"]) == (0.5, 0.0)
     assert as_json(invoke(*held, "budgets", "reclaim", "--json")) == [{"tenant_id": None, "reclaimed": 0}]
     result = invoke(*held, "budgets", "reclaim", "-t", "acme")
-    assert result.stdout.strip() == "reclaimed 0 expired reservation(s) (tenant acme)"
+    assert result.stdout.strip() == "reclaimed 0 expired reservation(s) (tenant acme): their holds are charged"
     table = invoke(*held, "budgets", "list", "-t", "acme")
     assert table.exit_code == 0 and "reserved" in table.stdout and "0.1" in table.stdout
 

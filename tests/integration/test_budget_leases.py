@@ -97,7 +97,7 @@ def test_lease_length_must_be_a_positive_number() -> None:
     BudgetManager(engine, lease_seconds=0.5)
 
 
-async def test_a_dead_processes_reservation_blocks_until_expiry_then_is_reclaimed(env: Env) -> None:
+async def test_a_dead_processes_reservation_is_charged_at_expiry_and_a_late_settle_corrects_it(env: Env) -> None:
     budgets, clock = env.budgets, env.clock
     await budgets.set_budget("acme", "day", Decimal("0.10"), on_limit="abort")
     await budgets.set_budget("acme", "month", Decimal("5"), on_limit="abort")
@@ -115,20 +115,20 @@ async def test_a_dead_processes_reservation_blocks_until_expiry_then_is_reclaime
     assert await budgets.reclaim_expired() == 0
     assert await usage(budgets) == {"day": (0, Decimal("0.10")), "month": (0, Decimal("0.10"))}
 
-    clock.now = T0 + LEASE  # expired: the refused reservation reclaims it and is admitted
-    fresh = await budgets.reserve("acme", CENT)
-    assert fresh is not None
-    assert await usage(budgets) == {"day": (0, CENT), "month": (0, CENT)}
-    reclaimed, live = await leases(env.engine)
-    assert (reclaimed.id, reclaimed.reclaimed_at) == (dead.id, T0 + LEASE)
-    assert (live.id, live.reclaimed_at) == (fresh.id, None)
+    clock.now = T0 + LEASE  # expired: the refused reservation reclaims it, charging the hold (fail closed)
+    with pytest.raises(BudgetExceededError):
+        await budgets.reserve("acme", CENT)
+    assert await usage(budgets) == {"day": (Decimal("0.10"), 0), "month": (Decimal("0.10"), 0)}
+    (tombstone,) = await leases(env.engine)
+    assert (tombstone.id, tombstone.reclaimed_at) == (dead.id, T0 + LEASE)
     await assert_reserved_is_the_live_leases(env.engine)
 
-    # the "dead" call settles after all: its cost is recorded once; its hold is not released again
+    # the "dead" call settles after all: its charge becomes its actual cost, once
     assert await budgets.settle(dead, Decimal("0.03")) is True
     assert await budgets.settle(dead, Decimal("0.03")) is False
-    assert await usage(budgets) == {"day": (Decimal("0.03"), CENT), "month": (Decimal("0.03"), CENT)}
-    assert [r.id for r in await leases(env.engine)] == [fresh.id]
+    assert await usage(budgets) == {"day": (Decimal("0.03"), 0), "month": (Decimal("0.03"), 0)}
+    assert await leases(env.engine) == []
+    fresh = await budgets.reserve("acme", CENT)  # room again
     assert await budgets.settle(fresh, Decimal("0.002")) is True
     assert await usage(budgets) == {"day": (Decimal("0.032"), 0), "month": (Decimal("0.032"), 0)}
     assert await leases(env.engine) == []
@@ -145,17 +145,17 @@ async def test_reclaim_expired_by_tenant_or_all_and_tombstones_are_purged_after_
     recent = await budgets.reserve("acme", CENT)  # not expired at T0 + lease
     clock.now = T0 + LEASE
     assert await budgets.reclaim_expired(tenant_id="acme") == 2
-    assert await usage(budgets, "acme") == {"day": (0, CENT)}
+    assert await usage(budgets, "acme") == {"day": (2 * CENT, CENT)}  # charged, not released
     assert await usage(budgets, "globex") == {"day": (0, CENT)}
     assert await budgets.reclaim_expired("acme") == 0
     assert await budgets.reclaim_expired() == 1  # globex
     assert await budgets.reclaim_expired() == 0
-    assert await usage(budgets, "globex") == {"day": (0, 0)}
+    assert await usage(budgets, "globex") == {"day": (CENT, 0)}
     assert len(await leases(env.engine)) == 4  # 3 tombstones kept for late settles + the recent lease
     # an explicit `now` wins over the wall clock
     assert await budgets.reclaim_expired(now=T0 + dt.timedelta(minutes=10) + LEASE) == 1
-    assert recent is not None and await budgets.settle(recent, 0) is True  # late: nothing more released
-    assert await usage(budgets, "acme") == {"day": (0, 0)}
+    assert recent is not None and await budgets.settle(recent, 0) is True  # late: its charge becomes 0
+    assert await usage(budgets, "acme") == {"day": (2 * CENT, 0)}
     clock.now = T0 + LEASE + dt.timedelta(days=1)
     assert await budgets.reclaim_expired() == 0  # purges the tombstones, reclaims nothing
     assert await leases(env.engine) == []
@@ -213,13 +213,17 @@ async def test_concurrent_reservations_and_reclaims_never_overspend(env: Env) ->
     admitted = [r for r in reserved if isinstance(r, Reservation)]
     assert all(isinstance(r, Reservation | BudgetExceededError) for r in reserved)
     assert all(isinstance(n, int) for n in reclaims)
-    assert len(admitted) <= 25  # never more than the day budget, whoever reclaimed what
-    assert await usage(budgets) == {"day": (0, CENT * len(admitted)), "month": (0, CENT * len(admitted))}
+    assert len(admitted) <= 5  # the dead holds are charged (fail closed): 5 cents of the day are left
+    dead_charge = CENT * 20
+    assert await usage(budgets) == {
+        "day": (dead_charge, CENT * len(admitted)),
+        "month": (dead_charge, CENT * len(admitted)),
+    }
     rows = {r.id: r for r in await leases(env.engine)}
-    assert all(rows[d.id].reclaimed_at is not None for d in dead if d is not None)  # each dead hold released...
+    assert all(rows[d.id].reclaimed_at is not None for d in dead if d is not None)  # each dead hold charged...
     assert sum(1 for r in rows.values() if r.reclaimed_at is not None) == 20  # ...exactly once
     await assert_reserved_is_the_live_leases(env.engine)
-    # what is left is usable: exactly 25 cents of leases fit in all
+    # what is left is usable: exactly 5 cents of leases fit in all
     top_up = 0
     while True:
         try:
@@ -227,16 +231,20 @@ async def test_concurrent_reservations_and_reclaims_never_overspend(env: Env) ->
         except BudgetExceededError:
             break
         top_up += 1
-    assert len(admitted) + top_up == 25
+    assert len(admitted) + top_up == 5
     await asyncio.gather(*(budgets.settle(r, CENT) for r in admitted))
-    assert (await usage(budgets))["day"] == (CENT * len(admitted), CENT * top_up)
+    assert (await usage(budgets))["day"] == (dead_charge + CENT * len(admitted), CENT * top_up)
     await assert_reserved_is_the_live_leases(env.engine)
 
 
-async def test_a_failed_settle_no_longer_blocks_the_tenant_for_the_day(
-    database_url: str, registry: ModelRegistry, catalogs: AgentCatalogs, monkeypatch: pytest.MonkeyPatch
+async def test_a_settle_that_never_lands_is_charged_at_expiry(
+    database_url: str,
+    registry: ModelRegistry,
+    catalogs: AgentCatalogs,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Through the executor: settle fails (only logged), the hold is reclaimed once its lease expires."""
+    """Through the executor: a settle whose every retry the database refuses is charged in full when
+    its lease expires (the call was billed: budgets fail closed)."""
     upgrade(database_url)
     sync_engine, engine = make_sync_engine(database_url), make_async_engine(database_url)
     clock = FakeClock()
@@ -251,23 +259,24 @@ async def test_a_failed_settle_no_longer_blocks_the_tenant_for_the_day(
         fallback=FallbackPolicy(enabled=False),
     )
     ctx = ExecutionContext(tenant_id="acme", agent_id="support", session_id="acme:s", step_name="generation")
+    monkeypatch.setattr("focal.execution._limits._SETTLE_RETRY_DELAYS", (0.0, 0.0))
     try:
         await budgets.set_budget("acme", "day", Decimal("0.02"), on_limit="abort")  # one call's estimate fits
-        real_settle = budgets.settle
 
         async def broken_settle(reservation: Reservation | None, actual: Decimal) -> bool:
             raise OSError("connection reset")
 
         monkeypatch.setattr(budgets, "settle", broken_settle)
-        await executor.run("hello", ctx)  # the answer is kept; the hold leaks
-        monkeypatch.setattr(budgets, "settle", real_settle)
+        response = await executor.run("hello", ctx)  # the answer is kept whatever the bookkeeping does
+        await executor.drain()  # every retry failed
         ((spent, held),) = (await usage(budgets)).values()
-        assert spent == 0 and held > 0
+        assert spent == 0 and held > response.cost  # every retry failed: still held
         with pytest.raises(BudgetExceededError):
             await executor.run("hello", ctx)
         clock.now = T0 + LEASE
-        response = await executor.run("hello", ctx)  # reclaimed inside reserve(), then admitted
-        assert await usage(budgets) == {"day": (response.cost, 0)}
+        with pytest.raises(BudgetExceededError):  # reclaimed inside reserve(): charged, so still refused
+            await executor.run("hello", ctx)
+        assert await usage(budgets) == {"day": (held, 0)}
         await assert_reserved_is_the_live_leases(engine)
     finally:
         await engine.dispose()

@@ -286,3 +286,47 @@ async def test_a_settle_the_database_refused_is_retried(executor_with_budgets) -
     await executor.drain()  # the retry runs in the background
     (status,) = await budgets.status("acme")
     assert status.spent_usd == response.cost == records[-1].cost_usd and status.reserved_usd == 0
+
+
+async def test_each_period_applies_its_own_on_limit(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, _records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("0.000001"), on_limit="warn")
+    await budgets.set_budget("acme", "month", Decimal("10"), on_limit="abort")
+    response = await executor.run("hello there", ctx())  # past the day's limit, warned; the month has room
+    statuses = {s.period.value: s for s in await budgets.status("acme")}
+    assert statuses["day"].spent_usd == response.cost == statuses["month"].spent_usd
+    await budgets.set_budget("acme", "month", Decimal("0.000001"), on_limit="abort")
+    with pytest.raises(BudgetExceededError) as info:  # the warn day does not let the abort month pass
+        await executor.run("hello there", ctx())
+    assert info.value.scope == "month"
+
+
+async def test_a_warn_period_is_not_downgraded_by_another_periods_action(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, _fakes, _records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="downgrade")
+    await budgets.set_budget("acme", "month", Decimal("0.000001"), on_limit="warn")
+    response = await executor.run("hello there", ctx())
+    assert (response.model_id, response.fallback_used) == ("claude-sonnet-5", False)
+    assert [a.status for a in response.attempts] == ["success"]
+
+
+async def test_an_unreachable_budget_store_refuses_the_call_typed(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    from focal.execution import BudgetUnavailableError
+
+    executor, budgets, fakes, records = executor_with_budgets
+    executor.fallback = FallbackPolicy(enabled=False)
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="abort")
+
+    async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE budget_usage", {}, Exception("could not connect to server"))
+
+    budgets.reserve = down  # type: ignore[method-assign]
+    with pytest.raises(BudgetUnavailableError, match=r"tenant 'acme'.*could not connect") as info:
+        await executor.run("hello there", ctx())
+    assert info.value.tenant_id == "acme"
+    assert fakes.calls("anthropic/claude-sonnet-5") == 0  # nothing sent unbudgeted
+    assert [(r.status, r.error_class, r.cost_usd) for r in records] == [("error", "BudgetUnavailableError", 0)]

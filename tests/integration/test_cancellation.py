@@ -93,3 +93,6 @@ async def test_random_cancellations_leak_nothing(rig, mode: str) -> None:  # typ
     assert len(records) == 60  # every attempt recorded, cancelled ones included
     charged = sum((r.cost_usd for r in records), Decimal(0))
     assert usage.spent_nusd == int(charged * 10**9)  # budget and telemetry agree on every cent
+    # an abandoned attempt's savings baseline prices the same worst case on the premium tier: never negative
+    abandoned = [r for r in records if r.status == "error" and r.cost_usd > 0]
+    assert abandoned and all(r.premium_cost_usd >= r.cost_usd for r in abandoned)
