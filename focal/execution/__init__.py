@@ -29,6 +29,7 @@ from focal.execution.errors import (
     RateLimitError,
     StreamInterruptedError,
     StructuredOutputError,
+    ToolTimeoutError,
 )
 from focal.execution.fallback import FallbackPolicy
 from focal.execution.protocol import LLMExecutor, SyncExecutor
@@ -81,5 +82,6 @@ __all__ = [
     "SyncExecutor",
     "TenantBudgetInfo",
     "TokenUsage",
+    "ToolTimeoutError",
     "estimate_call_cost",
 ]

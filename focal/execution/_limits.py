@@ -33,18 +33,22 @@ class Hold:
     step: str | None = None
     step_limit: Decimal | None = None
     """The step's cost limit: the actual cost is checked against it when settled."""
+    rounds: list[Hold] | None = None
+    """What each later model request of a tool loop holds (admitted one by one as the loop goes on)."""
 
     @property
     def pending(self) -> bool:
         """Whether anything is held (settling an empty hold is a no-op)."""
-        return self.reservation is not None or self.run_key is not None or self.step_limit is not None
+        return (
+            self.reservation is not None or self.run_key is not None or self.step_limit is not None or bool(self.rounds)
+        )
 
     @property
     def estimate(self) -> Decimal:
-        """The most this attempt was allowed to cost (0 when nothing was enforced)."""
-        if self.reservation is not None:
-            return self.reservation.amount
-        return self.run_estimate or Decimal(0)
+        """The most this attempt was allowed to cost, its tool loop's later rounds included (0 when
+        nothing was enforced)."""
+        own = self.reservation.amount if self.reservation is not None else (self.run_estimate or Decimal(0))
+        return own + sum((r.estimate for r in self.rounds), Decimal(0)) if self.rounds else own
 
 
 class CostGuard:
@@ -142,6 +146,20 @@ class CostGuard:
             self._forget_run_hold(hold)
             raise
 
+    async def admit_round(
+        self, hold: Hold, ctx: ExecutionContext, model: ModelInfo, messages: Sequence[Message], max_tokens: int
+    ) -> None:
+        """Hold the next model request of an attempt's tool loop (its messages have grown by the tool
+        results) on top of `hold`; settling `hold` settles it too.
+
+        Raises:
+            BudgetExceededError: the budget or a limit refuses this round (the loop stops there).
+        """
+        round_hold = await self.admit(ctx, model, messages, None, max_tokens)
+        if hold.rounds is None:
+            hold.rounds = []
+        hold.rounds.append(round_hold)
+
     async def _refuse_unless_warn(self, err: BudgetExceededError) -> None:
         """Raise `err`, unless its limit's action is `warn`: then log it and let the call go on (every
         other limit is still checked, and the spend is still held and recorded)."""
@@ -225,7 +243,11 @@ class CostGuard:
         await asyncio.shield(self._in_background(self.settle(hold, actual)))
 
     async def settle(self, hold: Hold, actual: Decimal) -> None:
-        """Replace what was held with the actual cost (0 releases it). Never raises."""
+        """Replace what was held with the actual cost (0 releases it); a tool loop's round holds are
+        released, `actual` covering the whole attempt. Never raises."""
+        rounds, hold.rounds = hold.rounds, None
+        for round_hold in rounds or ():
+            await self.settle(round_hold, Decimal(0))
         if hold.run_key is not None and hold.run_estimate is not None and hold.run_key in self._run_spend:
             self._run_spend[hold.run_key] += actual - hold.run_estimate
         hold.run_key = hold.run_estimate = None

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from focal.execution.errors import AllAttemptsFailedError, BudgetExceededError, CircuitOpenError, ExecutionError
+from focal.execution.errors import (
+    AllAttemptsFailedError,
+    BudgetExceededError,
+    CircuitOpenError,
+    DeadlineExceededError,
+    ExecutionError,
+)
 from focal.execution.types import Attempt
 from focal.routing import ModelInfo
 from focal.telemetry.records import CallStatus
@@ -38,10 +44,26 @@ def attempt(
 
 
 def exhausted_error(
-    attempts: list[Attempt], last_error: BaseException | None, budget_error: BudgetExceededError | None
+    attempts: list[Attempt],
+    last_error: BaseException | None,
+    budget_error: BudgetExceededError | None,
+    *,
+    deadline_passed: bool = False,
 ) -> ExecutionError:
-    """The error for a call no hop answered: the budget refusal if nothing was sent for budget reasons,
-    `CircuitOpenError` if every hop was skipped by its breaker, else `AllAttemptsFailedError`."""
+    """The error for a call no hop answered: `DeadlineExceededError` if the deadline is what ended it
+    (whether or not a hop was left to fail over to), the budget refusal if nothing was sent for budget
+    reasons, `CircuitOpenError` if every hop was skipped by its breaker, else `AllAttemptsFailedError`."""
+    if isinstance(last_error, DeadlineExceededError) or deadline_passed:
+        deadline = last_error if isinstance(last_error, DeadlineExceededError) else None
+        if deadline is None:
+            last = attempts[-1] if attempts else None
+            deadline = DeadlineExceededError(
+                "the turn deadline passed before the call could finish",
+                provider=last.provider if last else None,
+                model=last.model_ref.split("/", 1)[-1] if last else None,
+            )
+        deadline.attempts = list(attempts)  # type: ignore[attr-defined]
+        return deadline
     tried = [a for a in attempts if a.status != CallStatus.SKIPPED]
     budget_skips = [a for a in attempts if a.status == CallStatus.SKIPPED and a.error_class]
     if not tried and budget_skips and budget_error is not None:

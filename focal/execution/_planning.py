@@ -124,3 +124,31 @@ class PlanCache:
             params=t.params,
             metadata=t.metadata,
         )
+
+
+DEFAULT_MAX_OUTPUT = 4096
+"""Output cap sent when neither the call nor the step sets one (budgets reserve against the cap sent)."""
+
+
+def max_output(params: CallParams, model: ModelInfo) -> int:
+    """The output-token cap an attempt on `model` is sent with (and estimated at)."""
+    return min(params.max_tokens or DEFAULT_MAX_OUTPUT, model.max_output_tokens)
+
+
+class OutputCaps:
+    """`CallParams` with a given `max_tokens`, cached: the same few combinations recur on every call."""
+
+    def __init__(self, size: int = 1024) -> None:
+        self._size = size
+        self._capped: dict[tuple[CallParams, int], CallParams] = {}
+
+    def capped(self, params: CallParams, max_tokens: int) -> CallParams:
+        if params.max_tokens == max_tokens:
+            return params
+        key = (params, max_tokens)
+        capped = self._capped.get(key)
+        if capped is None:
+            if len(self._capped) >= self._size:
+                self._capped.clear()
+            capped = self._capped[key] = replace(params, max_tokens=max_tokens)
+        return capped

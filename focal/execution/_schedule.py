@@ -118,7 +118,7 @@ class AttemptSchedule:
                 self._cause = state.attempts[-1].cause or "budget"
                 return None
             return _DONE
-        if isinstance(err, _FATAL):
+        if isinstance(err, _FATAL) or getattr(err, "tools_ran", False):
             err.attempts = list(state.attempts)  # type: ignore[union-attr]
             raise err
         ex = self._ex

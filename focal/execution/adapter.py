@@ -13,7 +13,7 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -35,6 +35,7 @@ from focal.execution.errors import (
     ProviderTimeoutError,
     StreamInterruptedError,
     StructuredOutputError,
+    ToolTimeoutError,
 )
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
 from focal.providers import CallParams, build_model, map_error, observe_call
@@ -71,6 +72,9 @@ class CallRequest:
     """The resolved model; a response from another model has `fallback_used=True`."""
     metadata: dict[str, Any] | None = None
     """Copied into the response's metadata (e.g. the resolution source and reason)."""
+    before_next_request: Callable[[tuple[Message, ...]], Awaitable[None]] | None = None
+    """Awaited before each model request of a tool loop after the first, with the messages that
+    request sends (the budget admits each round); raising stops the run with that error."""
 
 
 class AgnoExecutor:
@@ -106,7 +110,9 @@ class AgnoExecutor:
             template = new_template(self._factory(model, self.registry, params))
             self._templates[key] = template
             if len(self._templates) > self._cache_size:
-                self._templates.popitem(last=False)
+                self._templates.popitem(last=False)  # the least recently used
+        else:
+            self._templates.move_to_end(key)
         return template
 
     def _agent(
@@ -197,24 +203,30 @@ class AgnoExecutor:
     ) -> tuple[Any, Any]:
         agent, agno_input = self._agent(req, schema, messages)
         timeout, deadline_binds = self._timeout(req)
-        # Every Focal-built model carries the call timeout in its HTTP client; an event-loop timer (which
-        # costs every call) is added only when a turn deadline or tool code could outlast it.
-        guard = asyncio.timeout(timeout) if (deadline_binds or req.ctx.deadline is not None or req.tools) else None
+        # The HTTP client's timeout bounds each read, not the request: a body dripping in a byte at a
+        # time would outlast it, so the whole run is timed too.
         with observe_call() as obs:
+            if req.before_next_request is not None:
+                obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
-                if guard is None:
+                async with asyncio.timeout(timeout):
                     out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
-                else:
-                    async with guard:
-                        out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
             except TimeoutError:
+                if req.tools and not obs.requests_in_flight:  # the call's own tools were running
+                    raise ToolTimeoutError(
+                        f"the call's tools were still running when its {timeout:.2f}s timeout passed "
+                        f"({obs.model_calls} model request(s) answered)"
+                    ) from None
                 raise self._timeout_error(req, timeout, deadline_binds) from None
             except ExecutionError:
                 raise
             except Exception as exc:  # something Agno did not swallow
                 raise map_error(exc, req.model, self.registry) from exc
         if out.status == RunStatus.error or (obs.errors and out.content is None):
-            raise self._run_error(req, obs, out)
+            failed = self._run_error(req, obs, out)
+            failed.tools_ran = any(m.role == "tool" for m in (getattr(out, "messages", None) or ()))
+            # the model requests that answered before the failure (a tool round trip) were billed
+            raise self._billed(failed, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
         if obs.finish_reason in _FILTERED:
             filtered = ContentFiltered(
                 f"the provider filtered the answer (finish reason {obs.finish_reason!r})",
@@ -235,10 +247,10 @@ class AgnoExecutor:
         err.cost = self.price(model, usage)
         return err
 
-    def _run_error(self, req: CallRequest, obs: Any, out: Any) -> ProviderError:
+    def _run_error(self, req: CallRequest, obs: Any, out: Any) -> ExecutionError:
         exc = obs.saw_error()
         if exc is not None:
-            if isinstance(exc, ProviderError):
+            if isinstance(exc, ExecutionError):  # a provider's, or a refusal of a tool loop's next round
                 return exc
             return map_error(exc, req.model, self.registry)
         return ProviderError(f"the run failed: {out.content}", provider=req.model.provider, model=req.model.id)
@@ -428,6 +440,24 @@ class AgnoExecutor:
             provider=req.model.provider,
             model=req.model.id,
         )
+
+
+def _with_focal_messages(
+    callback: Callable[[tuple[Message, ...]], Awaitable[None]],
+) -> Callable[[Any], Awaitable[None]]:
+    """`callback` fed Agno's messages as Focal's (their text is what an estimate needs)."""
+
+    async def before(agno_messages: Any) -> None:
+        await callback(tuple(Message(Role.USER, _text_of(m)) for m in agno_messages or ()))
+
+    return before
+
+
+def _text_of(message: Any) -> str:
+    """An Agno message's text as a request sends it: its content and any tool calls' arguments."""
+    content = message.content if isinstance(message.content, str) else str(message.content or "")
+    calls = getattr(message, "tool_calls", None)
+    return f"{content}{json.dumps(calls, default=str)}" if calls else content
 
 
 def _validate(content: Any, schema: type[BaseModel]) -> tuple[BaseModel | None, str, str]:

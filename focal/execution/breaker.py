@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Literal
 
 from focal.execution.errors import (
+    DeadlineExceededError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailable,
@@ -89,7 +90,11 @@ class BreakerTicket:
 
 
 def counts_against_breaker(error: BaseException) -> bool:
-    """Provider-health failures count (5xx, connection, timeouts, 429, cut streams); caller mistakes don't."""
+    """Provider-health failures count (5xx, connection, timeouts, 429, cut streams); caller mistakes
+    don't, nor does a caller's own deadline (one impatient tenant must not open a healthy provider's
+    breaker for every tenant), even when it cut a stream."""
+    if isinstance(error, DeadlineExceededError) or isinstance(error.__cause__, DeadlineExceededError):
+        return False
     return isinstance(error, ProviderUnavailable | ProviderTimeoutError | RateLimitError | StreamInterruptedError) or (
         type(error) is ProviderError and (error.status_code or 0) >= 500
     )

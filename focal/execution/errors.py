@@ -14,6 +14,7 @@
       - `BadRequestError` (other 4xx; never retried)
       - `StreamInterruptedError` (a stream was cut, stalled, malformed or unterminated)
     - `StructuredOutputError` (the answer did not validate against the schema, even after a re-ask)
+    - `ToolTimeoutError` (the call's own tools ran past its timeout: not the provider's fault, not retried)
     - `CircuitOpenError` (every hop's breaker is open; nothing was sent)
     - `BudgetExceededError` (the tenant's budget or a cost limit refuses the call)
     - `BudgetUnavailableError` (the budget store could not be reached: the call is refused, fail closed)
@@ -46,6 +47,7 @@ __all__ = [
     "RateLimitError",
     "StreamInterruptedError",
     "StructuredOutputError",
+    "ToolTimeoutError",
 ]
 
 
@@ -58,6 +60,9 @@ class ExecutionError(FocalError):
 
     usage: Any = None
     cost: Decimal | None = None
+    tools_ran: bool = False
+    """The failed attempt had already run some of the call's tools: it is not retried or failed over
+    (another attempt would run them, and their side effects, again)."""
 
 
 class ConfigurationError(FocalError):
@@ -77,6 +82,8 @@ class ProviderError(ExecutionError):
     """
 
     default_retryable = False
+    retry_after: float | None = None
+    """Seconds the provider asked to wait before trying again (its `Retry-After`), on any status."""
 
     def __init__(
         self,
@@ -215,6 +222,14 @@ class BudgetExceededError(ExecutionError):
         self.limit_usd = limit_usd
         self.spent_usd = spent_usd
         self.estimate_usd = estimate_usd
+
+
+class ToolTimeoutError(ExecutionError):
+    """The call's timeout passed while its tools were running (no model request in flight).
+
+    The provider is not blamed (no breaker failure) and the call is not retried or failed over:
+    another attempt would run the same tools again.
+    """
 
 
 class BudgetUnavailableError(ExecutionError):

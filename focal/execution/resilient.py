@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
+from functools import partial
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -26,7 +27,8 @@ from focal.execution._billing import abandoned_charge, failure_charge
 from focal.execution._limits import CostGuard, Hold
 from focal.execution._outcomes import attempt as outcome
 from focal.execution._outcomes import exhausted_error
-from focal.execution._planning import CallPlan, PlanCache
+from focal.execution._planning import CallPlan, OutputCaps, PlanCache
+from focal.execution._planning import max_output as _max_output
 from focal.execution._records import CallRecorder
 from focal.execution._schedule import AttemptSchedule
 from focal.execution.adapter import AgnoExecutor, CallRequest
@@ -45,7 +47,6 @@ from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, TokenUsage, to_messages
 from focal.logging import bind_context, get_logger
-from focal.providers import CallParams
 from focal.routing import ModelInfo, ModelResolver
 from focal.telemetry.records import CallStatus, LLMCallRecord
 
@@ -56,14 +57,7 @@ S = TypeVar("S", bound=BaseModel)
 Recorder = Callable[[LLMCallRecord], None]
 Prompt = str | Message | Sequence[Message | dict[str, Any]]
 
-_DEFAULT_MAX_OUTPUT = 4096
-"""Output cap sent when neither the call nor the step sets one (budgets reserve against the cap sent)."""
 _NOTHING_HELD = Hold()
-
-
-def _max_output(params: CallParams, model: ModelInfo) -> int:
-    """The output-token cap an attempt on `model` is sent with (and estimated at)."""
-    return min(params.max_tokens or _DEFAULT_MAX_OUTPUT, model.max_output_tokens)
 
 
 @dataclass(slots=True)
@@ -105,7 +99,7 @@ class ResilientExecutor:
         self.guard = CostGuard(self.registry, budgets, cost_limits or CostLimits())
         self._recorder = CallRecorder(self.registry, recorder) if recorder is not None else None
         self.stall_timeout_seconds = stall_timeout_seconds
-        self._capped_params: dict[tuple[CallParams, int], CallParams] = {}
+        self._caps = OutputCaps()
         self._sleep = sleep
 
     # --- public API ------------------------------------------------------------------------
@@ -270,10 +264,10 @@ class ResilientExecutor:
             if hold is None:
                 breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
                 return None
-            req = self._request(state, model, tools, schema)
+            req = self._request(state, model, tools, schema, hold)
             started = time.perf_counter()
             response = await self.caller.call(req)
-        except (ProviderError, StructuredOutputError) as err:
+        except (ProviderError, StructuredOutputError, BudgetExceededError) as err:
             charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
             self._failed(state, model, hop, number, cause, err, breaker, started, ticket)  # recorded first
             await self.guard.settle_safely(hold, charge)
@@ -378,12 +372,19 @@ class ResilientExecutor:
     # --- outcomes and records -------------------------------------------------------------
 
     def _request(
-        self, state: _CallState, model: ModelInfo, tools: Sequence[Any], schema: type[BaseModel] | None
+        self,
+        state: _CallState,
+        model: ModelInfo,
+        tools: Sequence[Any],
+        schema: type[BaseModel] | None,
+        hold: Hold | None = None,
     ) -> CallRequest:
         params = state.plan.params
         max_tokens = _max_output(params, model)
-        if params.max_tokens != max_tokens:
-            params = self._capped(params, max_tokens)
+        params = self._caps.capped(params, max_tokens)
+        admit_round = None  # with tools, each later round of the loop is admitted too
+        if tools and hold is not None and hold is not _NOTHING_HELD:
+            admit_round = partial(self.guard.admit_round, hold, state.ctx, model, max_tokens=max_tokens)
         return CallRequest(
             messages=state.messages,
             model=model,
@@ -396,17 +397,8 @@ class ResilientExecutor:
             call_id=state.call_id,
             primary_ref=state.plan.hops[0].ref,
             metadata=state.plan.metadata,
+            before_next_request=admit_round,
         )
-
-    def _capped(self, params: CallParams, max_tokens: int) -> CallParams:
-        """`params` with `max_tokens` (cached: the same few combinations recur on every call)."""
-        key = (params, max_tokens)
-        capped = self._capped_params.get(key)
-        if capped is None:
-            if len(self._capped_params) >= 1024:
-                self._capped_params.clear()
-            capped = self._capped_params[key] = replace(params, max_tokens=max_tokens)
-        return capped
 
     async def _abandoned(
         self,
@@ -563,7 +555,9 @@ class ResilientExecutor:
         self._record(state, model, attempt, None)
 
     def _exhausted(self, state: _CallState) -> ExecutionError:
-        return exhausted_error(state.attempts, state.last_error, state.budget_error)
+        remaining = state.ctx.remaining()
+        deadline_passed = remaining is not None and remaining <= 0
+        return exhausted_error(state.attempts, state.last_error, state.budget_error, deadline_passed=deadline_passed)
 
     def _record(
         self,

@@ -12,7 +12,6 @@ from focal.execution.errors import (
     ContextWindowExceeded,
     DeadlineExceededError,
     ProviderError,
-    RateLimitError,
     StreamInterruptedError,
 )
 
@@ -65,11 +64,12 @@ class RetryPolicy:
     def delay(self, retry_number: int, error: BaseException | None = None) -> float | None:
         """Seconds to wait before retry `retry_number` (1-based); None when waiting exceeds `max_delay`.
 
-        A `RateLimitError.retry_after` is honoured as a minimum.
+        The provider's `Retry-After` (`ProviderError.retry_after`, on a 429, 503, 408...) is honoured
+        as a minimum.
         """
         cap = min(self.max_delay, self.initial_delay * self.exponential_base ** (retry_number - 1))
         wait = self.rng.uniform(0, cap) if self.jitter else cap
-        retry_after = getattr(error, "retry_after", None) if isinstance(error, RateLimitError) else None
+        retry_after = getattr(error, "retry_after", None)
         if retry_after is not None:
             if retry_after > self.max_delay:
                 return None

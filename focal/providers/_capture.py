@@ -10,7 +10,7 @@ installed with `observe_call()` around the run (child tasks included: they share
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +43,12 @@ class CallObservation:
     """True once a chunk carried the provider's end marker (finish reason / message_stop / done)."""
     chunks: int = 0
     first_chunk_at: float | None = None
+    requests_in_flight: int = 0
+    """Model requests under way now (0 while Agno runs the call's tools between them)."""
+    requests_started: int = 0
+    before_next_request: Callable[[Any], Awaitable[None]] | None = None
+    """Awaited with Agno's messages before each model request of the run after the first (a tool
+    loop's next round); it may raise to stop the run (e.g. the budget refuses the round)."""
 
     def saw_error(self) -> BaseException | None:
         """The last exception raised by the model, if any."""
@@ -132,27 +138,55 @@ class ObservingMixin:
         if obs is not None:
             obs.errors.append(exc)
 
+    @staticmethod
+    def _focal_in_flight(change: int) -> None:
+        obs = _current.get()
+        if obs is not None:
+            obs.requests_in_flight += change
+
     def invoke(self, *args: Any, **kwargs: Any) -> Any:
+        self._focal_in_flight(1)
         try:
             return super().invoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
+        finally:
+            self._focal_in_flight(-1)
+
+    async def _focal_next_round(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        obs = _current.get()
+        if obs is None:
+            return
+        obs.requests_started += 1
+        if obs.requests_started > 1 and obs.before_next_request is not None:
+            try:
+                await obs.before_next_request(args[0] if args else kwargs.get("messages"))
+            except Exception as exc:
+                obs.errors.append(exc)
+                raise
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
+        await self._focal_next_round(args, kwargs)
+        self._focal_in_flight(1)
         try:
             return await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
+        finally:
+            self._focal_in_flight(-1)
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._focal_stream_opened()
+        self._focal_in_flight(1)
         try:
             yield from super().invoke_stream(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
             self._focal_error(exc)
             raise
+        finally:
+            self._focal_in_flight(-1)
 
     def _focal_stream_opened(self) -> None:
         obs = _current.get()
@@ -162,13 +196,17 @@ class ObservingMixin:
             obs.model_calls += 1
 
     async def ainvoke_stream(self, *args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+        await self._focal_next_round(args, kwargs)
         self._focal_stream_opened()
+        self._focal_in_flight(1)
         try:
             async for item in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
                 yield item
         except Exception as exc:
             self._focal_error(exc)
             raise
+        finally:
+            self._focal_in_flight(-1)
 
 
 def watch_request_ids(sdk_client: Any, header: str) -> None:

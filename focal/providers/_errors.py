@@ -306,10 +306,11 @@ def classify(
         if status in (429, 529) or (status < 500 and codes & RATE_CODES):
             retryable = False if codes & QUOTA_CODES else None
             return E.RateLimitError(message, retry_after=retry_after(exc), retryable=retryable, **common)
-        if status == 408:
-            return E.ProviderTimeoutError(message, **common)
-        if status >= 500 or status == 409:
-            return E.ProviderUnavailable(message, **common)
+        if status == 408 or status >= 500 or status == 409:
+            cls = E.ProviderTimeoutError if status == 408 else E.ProviderUnavailable
+            unavailable = cls(message, **common)
+            unavailable.retry_after = retry_after(exc)  # a 503's Retry-After is as binding as a 429's
+            return unavailable
         if _looks_like_context_window(exc, codes):
             return E.ContextWindowExceeded(message, **common)
         if codes & FILTER_CODES:

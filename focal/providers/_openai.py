@@ -12,6 +12,7 @@ token counts, and passing it off as complete would price it at $0.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -62,16 +63,23 @@ class FocalOpenAIChat(ObservingMixin, OpenAIChat):
     focal_hooks: ClassVar[ProviderHooks | None] = HOOKS
 
 
+_REASONING_MODEL = re.compile(r"^(o\d|gpt-5)")
+"""OpenAI's reasoning models (o1, o3, o4-mini, gpt-5...): they refuse `max_tokens` and any temperature."""
+
+
 def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) -> Any:
-    """An `OpenAIChat` with the SDK's own retries off (Focal owns retries)."""
+    """An `OpenAIChat` with the SDK's own retries off (Focal owns retries). Reasoning models get their
+    output cap as `max_completion_tokens` and no temperature (OpenAI answers 400 to either otherwise)."""
+    reasoning = _REASONING_MODEL.match(model.id) is not None
     built = FocalOpenAIChat(
         id=model.id,
         api_key=connection.api_key(),
         base_url=connection.base_url(),
         timeout=params.timeout_seconds or connection.timeout_seconds,
         max_retries=0,
-        temperature=params.temperature,
-        max_tokens=params.max_tokens,
+        temperature=None if reasoning else params.temperature,
+        max_tokens=None if reasoning else params.max_tokens,
+        max_completion_tokens=params.max_tokens if reasoning else None,
     )
     built.focal_finish_ends_stream = not connection.stream_usage
     return built

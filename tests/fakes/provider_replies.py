@@ -108,6 +108,12 @@ class Reply:
         return cls("hang", delay=seconds)
 
     @classmethod
+    def drip(cls, seconds: float, text: str = "Late but whole.") -> Reply:
+        """A plain (non-stream) answer whose body trickles in a byte every 0.1 s for `seconds`: every
+        read is quick, the whole response is not."""
+        return cls("drip", delay=seconds, text=text)
+
+    @classmethod
     def slow_first_token(cls, seconds: float, text: str = "Slow but complete.") -> Reply:
         """Wait `seconds` before the first stream chunk (the response headers go out at once), then answer."""
         return cls("slow", delay=seconds, text=text)

@@ -336,6 +336,22 @@ class FakeProviderServer:
         writer.write(self._head(status, head) + body)
         await writer.drain()
 
+    async def _drip_json(
+        self, writer: asyncio.StreamWriter, request: RecordedRequest, payload: Any, seconds: float
+    ) -> None:
+        """Leading whitespace (valid JSON) a byte every 0.1 s for `seconds`, then the body."""
+        pad = b" " * max(1, round(seconds / 0.1))
+        body = pad + json.dumps(payload).encode()
+        head = {"content-type": "application/json", "content-length": str(len(body)), **self._id_header(request)}
+        writer.write(self._head(200, head))
+        await writer.drain()
+        for i in range(len(pad)):
+            writer.write(body[i : i + 1])
+            await writer.drain()
+            await asyncio.sleep(0.1)
+        writer.write(body[len(pad) :])
+        await writer.drain()
+
     @staticmethod
     async def _drop(writer: asyncio.StreamWriter, *, rst: bool = True, settle: bool = True) -> None:
         """End the connection abruptly: RST (SO_LINGER 0) or a bare FIN mid-message."""
@@ -392,6 +408,9 @@ class FakeProviderServer:
                 await writer.drain()
                 return
             payload = complete_body(fmt, model, reply)
+            if reply.kind == "drip":
+                await self._drip_json(writer, request, payload, reply.delay)
+                return
             await self._send_json(writer, request, 200, payload, cut=reply.kind == "cut", rst=reply.rst)
             return
         await self._stream(request, fmt, model, reply, reader, writer)

@@ -330,3 +330,28 @@ async def test_an_unreachable_budget_store_refuses_the_call_typed(executor_with_
     assert info.value.tenant_id == "acme"
     assert fakes.calls("anthropic/claude-sonnet-5") == 0  # nothing sent unbudgeted
     assert [(r.status, r.error_class, r.cost_usd) for r in records] == [("error", "BudgetUnavailableError", 0)]
+
+
+async def test_each_round_of_a_tool_loop_is_admitted_so_tools_cannot_overspend(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, budgets, fakes, records = executor_with_budgets
+    refunded: list[str] = []
+
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        refunded.append(order_id)
+        return f"refunded {order_id}"
+
+    sonnet = "anthropic/claude-sonnet-5"
+    fakes.script(sonnet, *({"tool": "refund", "args": {"order_id": f"A{i}"}} for i in range(5)), "all done")
+    plan = await executor.plan(ctx())
+    estimate = executor.registry.estimate_cost(plan.hops[0], 40, plan.params.max_tokens)  # a request's worst case
+    await budgets.set_budget("acme", "day", estimate * Decimal("2.5"), on_limit="abort")  # two requests fit
+    with pytest.raises(BudgetExceededError) as info:
+        await executor.run("refund everything", ctx(), tools=[refund])
+    assert info.value.scope == "day" and info.value.tools_ran
+    assert refunded == ["A0", "A1"] and fakes.calls(sonnet) == 2  # the third request was never sent
+    (status,) = await budgets.status("acme")
+    (record,) = records  # not retried, not failed over: the tools would run again
+    assert (record.status, record.error_class, record.input_tokens) == ("error", "BudgetExceededError", 200)
+    assert status.spent_usd == record.cost_usd > 0 and status.reserved_usd == 0
+    assert status.spent_usd <= status.limit_usd

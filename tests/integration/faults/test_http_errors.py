@@ -28,6 +28,7 @@ from tests.integration.faults.rig import (
     MODES,
     PRIMARY,
     PROVIDERS,
+    PTE,
     PU,
     RLE,
     SONNET,
@@ -81,17 +82,20 @@ async def test_clean_call_on_every_provider(rig: Rig, provider: str, mode: str) 
 # --- HTTP errors --------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(("status", "error_class"), [(429, RLE), (503, PU), (408, PTE)])
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("provider", PROVIDERS)
-async def test_429_with_retry_after_is_waited_then_retried(rig: Rig, provider: str, mode: str) -> None:
+async def test_retry_after_is_waited_then_retried(
+    rig: Rig, provider: str, mode: str, status: int, error_class: str
+) -> None:
     await rig.route(provider)
     p = PRIMARY[provider]
-    rig.server.script(Reply.error(429, headers={"retry-after": "3"}), Reply.ok("after the wait"))
+    rig.server.script(Reply.error(status, headers={"retry-after": "3"}), Reply.ok("after the wait"))
     outcome = await rig.call(mode)
-    rig.check(outcome, requests=2, answered=p, written=[err(p, RLE), ok(p)], content="after the wait")
-    assert rig.sleeps == [3.0]  # Retry-After honoured (the jittered back-off is at most 0.2 s)
+    rig.check(outcome, requests=2, answered=p, written=[err(p, error_class), ok(p)], content="after the wait")
+    assert rig.sleeps == [3.0]  # Retry-After honoured on any retryable status (the back-off is at most 0.2 s)
     final = outcome.final if isinstance(outcome, StreamOutcome) else outcome
-    assert final.attempts[0].status_code == 429
+    assert final.attempts[0].status_code == status
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -258,3 +262,19 @@ async def test_401_no_retry_no_fallback_clear_error(rig: Rig, provider: str, mod
     assert rig.sleeps == []
     if isinstance(outcome, StreamOutcome):
         assert outcome.deltas == []
+
+
+@pytest.mark.parametrize(("ref", "reasoning"), [("openai:premium", True), ("openai:capable", False)])
+async def test_openai_reasoning_models_get_max_completion_tokens_and_no_temperature(
+    rig: Rig, ref: str, reasoning: bool
+) -> None:
+    await rig.executor.resolver.overrides.aset("acme", "support", "generation", ref)  # the step: 800 tokens, 0.4
+    rig.server.script(Reply.ok("thought it through"))
+    response = await rig.executor.run("Tell me something.", rig.ctx())
+    assert response.content == "thought it through"
+    (sent,) = rig.server.requests
+    caps = {k: sent.json.get(k) for k in ("max_tokens", "max_completion_tokens", "temperature")}
+    if reasoning:  # o1 answers 400 to max_tokens or a temperature
+        assert sent.model == "o1" and caps == {"max_tokens": None, "max_completion_tokens": 800, "temperature": None}
+    else:
+        assert sent.model == "gpt-4o" and caps == {"max_tokens": 800, "max_completion_tokens": None, "temperature": 0.4}

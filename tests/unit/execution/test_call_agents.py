@@ -68,3 +68,19 @@ def test_hooks_install_once() -> None:
     install_agno_hooks()
     assert _storage.update_session_metrics is wrapper
     assert not hasattr(wrapper.__wrapped__, "__wrapped__")  # wraps Agno's own function, not itself
+
+
+def test_templates_are_evicted_least_recently_used_first(registry) -> None:  # type: ignore[no-untyped-def]
+    from focal.execution import AgnoExecutor
+    from focal.execution.testing import FakeModels
+    from focal.providers import CallParams
+
+    executor = AgnoExecutor(registry, model_factory=FakeModels().factory, model_cache_size=2)
+    model = registry.parse_ref("openai/gpt-4o-mini")
+    hot, cold, new = (CallParams(max_tokens=n) for n in (300, 400, 500))
+    first = executor.agno_model(model, hot)
+    executor.agno_model(model, cold)
+    assert executor.agno_model(model, hot) is first  # used again: now the most recent
+    executor.agno_model(model, new)  # evicts `cold`, not `hot`
+    assert executor.agno_model(model, hot) is first
+    assert [key[2] for key in executor._templates] == [500, 300]

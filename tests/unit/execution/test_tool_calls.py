@@ -1,0 +1,65 @@
+"""Calls with tools: every model request of the tool loop is billed, slow tools are not the provider's
+fault, and an attempt that already ran tools is never repeated (their side effects would be)."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from focal.execution import BreakerState, ProviderUnavailable, ToolTimeoutError
+from focal.telemetry.records import CallStatus
+
+from .conftest import Harness
+
+SONNET = "anthropic/claude-sonnet-5"
+
+
+@pytest.fixture
+def ledger() -> list[str]:
+    return []
+
+
+def refund_tool(ledger: list[str]):  # type: ignore[no-untyped-def]
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        ledger.append(order_id)
+        return f"refunded {order_id}"
+
+    return refund
+
+
+async def test_every_model_request_of_the_tool_loop_is_billed(harness: Harness, ledger: list[str]) -> None:
+    harness.fakes.script(SONNET, {"tool": "refund", "args": {"order_id": "A1"}}, "Done: A1 is refunded.")
+    response = await harness.executor.run("refund A1", harness.ctx(), tools=[refund_tool(ledger)])
+    assert response.content == "Done: A1 is refunded." and ledger == ["A1"]
+    assert (response.usage.input, response.usage.output) == (20, 10)  # two model requests of (10, 5)
+    assert response.cost == harness.executor.caller.price(harness.executor.registry.parse_ref(SONNET), response.usage)
+
+
+async def test_a_failure_after_a_tool_ran_is_billed_and_never_repeated(harness: Harness, ledger: list[str]) -> None:
+    harness.fakes.script(SONNET, {"tool": "refund", "args": {"order_id": "A1"}}, ProviderUnavailable("down"))
+    with pytest.raises(ProviderUnavailable) as info:
+        await harness.executor.run("refund A1", harness.ctx(), tools=[refund_tool(ledger)])
+    assert ledger == ["A1"]  # refunded once: no retry, no fallback ran the tool again
+    assert info.value.tools_ran and harness.fakes.calls(SONNET) == 2
+    (record,) = harness.records
+    assert (record.status, record.error_class) == (CallStatus.ERROR, "ProviderUnavailable")
+    assert (record.input_tokens, record.output_tokens) == (10, 5) and record.cost_usd > 0  # the answered request
+
+
+async def test_a_slow_tool_times_out_without_blaming_the_provider(harness: Harness) -> None:
+    async def lookup(order_id: str) -> str:
+        """Look an order up (slowly)."""
+        await asyncio.sleep(1.0)
+        return "found"
+
+    for _ in range(4):  # more than the breaker's failure threshold (3)
+        harness.fakes.script(SONNET, {"tool": "lookup", "args": {"order_id": "A1"}}, "unused")
+        with pytest.raises(ToolTimeoutError, match="tools were still running"):
+            await harness.executor.run("find A1", harness.ctx(timeout_seconds=0.1), tools=[lookup])
+        harness.fakes.scripts[SONNET].clear()
+    assert harness.fakes.calls(SONNET) == 4  # one model request per call: not retried, not failed over
+    breaker = harness.executor.breakers.get(harness.executor.registry.parse_ref(SONNET).breaker_key)
+    assert breaker.state is BreakerState.CLOSED
+    assert {r.error_class for r in harness.records} == {"ToolTimeoutError"}
