@@ -47,14 +47,17 @@ class BreakerPolicy:
     """When a breaker opens and how long it stays open.
 
     Attributes:
-        failure_threshold: failures within `window_seconds` that open the breaker.
-        window_seconds: the sliding window failures are counted in.
+        failure_threshold: failures within `window_seconds` that open the breaker...
+        failure_ratio: ...when they are also at least this share of the window's results, so a busy
+            provider's scattered errors never open it while a flaky one (failing 2 in 3) does.
+        window_seconds: the sliding window results are counted in.
         cooldown_seconds: how long it stays open before letting one probe through.
         cooldown_multiplier: each failed probe multiplies the cool-down (never shortens it).
         max_cooldown_seconds: cap on the extended cool-down.
     """
 
     failure_threshold: int = 5
+    failure_ratio: float = 0.5
     window_seconds: float = 60.0
     cooldown_seconds: float = 30.0
     cooldown_multiplier: float = 2.0
@@ -63,6 +66,8 @@ class BreakerPolicy:
     def __post_init__(self) -> None:
         if self.failure_threshold < 1:
             raise ValueError("failure_threshold must be at least 1")
+        if not 0 < self.failure_ratio <= 1:
+            raise ValueError("failure_ratio must be in (0, 1]")
         if self.cooldown_multiplier < 1:
             raise ValueError("cooldown_multiplier must be >= 1 (a re-open never shortens the cool-down)")
 
@@ -101,6 +106,9 @@ def counts_against_breaker(error: BaseException) -> bool:
 
 
 Listener = Callable[[str, BreakerState, BreakerState], None]
+_MAX_TRACKED_SUCCESSES = 10_000
+"""Successes kept per window (a busy provider's oldest beyond this are dropped: the ratio only errs
+towards opening, and only when failures number in the thousands)."""
 _Result = Literal["success", "failure", "release"]
 
 
@@ -127,6 +135,7 @@ class CircuitBreaker:
         self._generation = 0
         self._serial = 0
         self._failures: deque[float] = deque()
+        self._successes: deque[float] = deque(maxlen=_MAX_TRACKED_SUCCESSES)
         self._opened_at = 0.0
         self._cooldown = self.policy.cooldown_seconds
         self._probe: BreakerTicket | None = None
@@ -180,7 +189,7 @@ class CircuitBreaker:
         return self.admit() is not None
 
     def record_success(self, ticket: BreakerTicket | None = None) -> None:
-        """A request succeeded: the probe closes the breaker; in closed, failures are forgotten.
+        """A request succeeded: the probe closes the breaker; in closed, it counts towards the window's ratio.
 
         Args:
             ticket: the request's ticket from `admit()`. A stale one (admitted before the last state
@@ -195,12 +204,13 @@ class CircuitBreaker:
             if ticket.probe:
                 self._close()
             else:
-                self._failures.clear()
+                self._count_success()
             return
         if self._state is not BreakerState.CLOSED:
             self._close()
+            return
         self._probe = None
-        self._failures.clear()
+        self._count_success()
 
     def record_failure(self, ticket: BreakerTicket | None = None) -> None:
         """A request failed: the failed probe re-opens with a longer cool-down; N failures in the window open.
@@ -262,17 +272,25 @@ class CircuitBreaker:
             )
         return current
 
+    def _count_success(self) -> None:
+        self._successes.append(self._clock())
+
     def _count_failure(self, now: float) -> None:
         self._failures.append(now)
         horizon = now - self.policy.window_seconds
-        while self._failures and self._failures[0] < horizon:
-            self._failures.popleft()
-        if len(self._failures) >= self.policy.failure_threshold:
+        for results in (self._failures, self._successes):
+            while results and results[0] < horizon:
+                results.popleft()
+        failures = len(self._failures)
+        if failures >= self.policy.failure_threshold and failures >= self.policy.failure_ratio * (
+            failures + len(self._successes)
+        ):
             self._open(now)
 
     def _close(self) -> None:
         self._probe = None
         self._failures.clear()
+        self._successes.clear()
         self._transition(BreakerState.CLOSED)
         self._cooldown = self.policy.cooldown_seconds
 
@@ -285,6 +303,7 @@ class CircuitBreaker:
     def _open(self, now: float) -> None:
         self._opened_at = now
         self._failures.clear()
+        self._successes.clear()
         self._transition(BreakerState.OPEN)
 
     def _transition(self, new: BreakerState) -> None:

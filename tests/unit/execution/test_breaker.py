@@ -66,6 +66,22 @@ def test_failures_outside_window_do_not_add_up() -> None:
     assert breaker.state is BreakerState.CLOSED
 
 
+def test_a_flaky_provider_opens_but_a_busy_ones_scattered_errors_do_not() -> None:
+    flaky, _, _ = make(threshold=3, window=10)
+    for ok in (True, False, False, True, False):  # 3 failures in 5 results
+        assert flaky.state is BreakerState.CLOSED
+        flaky.record_success() if ok else flaky.record_failure()
+    assert flaky.state is BreakerState.OPEN
+    busy, _, _ = make(threshold=3, window=10)
+    for _ in range(3):  # 3 failures among 300 results
+        for _ in range(99):
+            busy.record_success()
+        busy.record_failure()
+    assert busy.state is BreakerState.CLOSED
+    with pytest.raises(ValueError, match="failure_ratio"):
+        BreakerPolicy(failure_ratio=0)
+
+
 def test_half_open_lets_exactly_one_probe_and_success_closes() -> None:
     breaker, clock, changes = make()
     for _ in range(3):
@@ -123,6 +139,7 @@ class Model:
         self.threshold, self.window, self.base = threshold, window, cooldown
         self.state = "closed"
         self.failures: list[float] = []
+        self.successes: list[float] = []
         self.opened_at = 0.0
         self.cooldown = cooldown
         self.probe = False
@@ -143,24 +160,26 @@ class Model:
 
     def success(self, now: float) -> None:
         self.current(now)
-        if self.state != "closed":
-            self.state = "closed"
-            self.cooldown = self.base
         self.probe = False
-        self.failures = []
+        if self.state != "closed":
+            self.state, self.cooldown, self.failures, self.successes = "closed", self.base, [], []
+            return
+        self.successes.append(now)
 
     def failure(self, now: float) -> None:
         self.current(now)
         if self.state == "half_open" or self.probe:
             self.probe = False
             self.cooldown = max(self.base, min(self.cooldown * 2, 40.0))
-            self.state, self.opened_at, self.failures = "open", now, []
+            self.state, self.opened_at, self.failures, self.successes = "open", now, [], []
             return
         if self.state == "open":
             return
         self.failures = [t for t in self.failures if t >= now - self.window] + [now]
-        if len(self.failures) >= self.threshold:
-            self.state, self.opened_at, self.failures = "open", now, []
+        self.successes = [t for t in self.successes if t >= now - self.window]
+        failed = len(self.failures)
+        if failed >= self.threshold and failed >= 0.5 * (failed + len(self.successes)):  # the default ratio
+            self.state, self.opened_at, self.failures, self.successes = "open", now, [], []
 
 
 ops = st.lists(
@@ -310,6 +329,7 @@ class BreakerMachine(RuleBasedStateMachine):
         self.opened_at = 0.0
         self.expected_cooldown = BASE_COOLDOWN
         self.failures: list[float] = []
+        self.successes: list[float] = []
 
     @initialize(threshold=st.integers(1, 4))
     def setup(self, threshold: int) -> None:
@@ -330,7 +350,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def _changed(self, key: str, old: BreakerState, new: BreakerState) -> None:
         assert old is not new
         self.changes.append(new)
-        self.failures = []
+        self.failures, self.successes = [], []
         if new is BreakerState.OPEN:
             self.opened_at = self.clock.now
 
@@ -403,15 +423,19 @@ class BreakerMachine(RuleBasedStateMachine):
                 assert self.opened_at == now
             assert self.breaker.cooldown == self.expected_cooldown
             return
-        failures = [*self.failures, now] if not ok else []
+        failures = [t for t in [*self.failures, now] if t >= now - WINDOW]
+        successes = [t for t in self.successes if t >= now - WINDOW]
         self._report(ticket, ok)
-        recent = [t for t in failures if t >= now - WINDOW]
-        if len(recent) >= self.threshold:
-            assert self.breaker.state is BreakerState.OPEN, f"{len(recent)} failures within the window open"
+        if ok:  # counts towards the window's ratio
+            assert self.breaker.state is BreakerState.CLOSED
+            self.successes.append(now)
+            return
+        if len(failures) >= self.threshold and len(failures) >= 0.5 * (len(failures) + len(successes)):
+            assert self.breaker.state is BreakerState.OPEN, f"{len(failures)} of {len(failures) + len(successes)} open"
             assert self.opened_at == now
         else:
             assert self.breaker.state is BreakerState.CLOSED
-            self.failures = failures
+            self.failures, self.successes = failures, successes
 
     @precondition(lambda self: self.inflight)
     @rule(pick=st.integers(0, 10**6))
