@@ -70,6 +70,8 @@ def _check_output(file: Path) -> None:
         raise fail(f"cannot write {str(file)!r}: give a file name")
     if file.is_dir():
         raise fail(f"cannot write {file}: it is a directory")
+    if file.exists() and not (file.is_file() or file.is_fifo() or file.is_char_device()):
+        raise fail(f"cannot write {file}: not a regular file, FIFO or character device")
     for parent in file.parents:
         if parent.exists():
             if not parent.is_dir():

@@ -29,6 +29,7 @@ from focal.storage.telemetry_tables import (
     WorkflowRunDailyAggregate,
     WorkflowRunRow,
 )
+from focal.telemetry._encode import stored_identifier
 from focal.telemetry._rows import from_nusd, row_to_call, row_to_run
 from focal.telemetry.records import CallStatus, LLMCallRecord, WorkflowRunRecord
 
@@ -78,6 +79,11 @@ class _Filter:
     since: dt.datetime | None
 
 
+def _filter(tenant: str | None, since: dt.datetime | None) -> _Filter:
+    """A tenant longer than its column is looked up as the store wrote it."""
+    return _Filter(None if tenant is None else stored_identifier("tenant_id", tenant), since)
+
+
 class TelemetryAnalytics:
     """Queries over `llm_calls`, `workflow_runs` and their daily aggregates."""
 
@@ -90,7 +96,7 @@ class TelemetryAnalytics:
         self, *, tenant: str | None = None, since: dt.datetime | None = None, limit: int = 100
     ) -> list[LLMCallRecord]:
         """Call attempts, newest first."""
-        stmt = self._where(select(LLMCallRow), LLMCallRow, _Filter(tenant, since))
+        stmt = self._where(select(LLMCallRow), LLMCallRow, _filter(tenant, since))
         stmt = stmt.order_by(LLMCallRow.created_at.desc(), LLMCallRow.call_id, LLMCallRow.attempt_id).limit(limit)
         with self._engine.connect() as conn:
             return [row_to_call(r) for r in conn.execute(stmt)]
@@ -101,7 +107,7 @@ class TelemetryAnalytics:
         """Workflow runs, newest first."""
         stmt = select(WorkflowRunRow)
         if tenant is not None:
-            stmt = stmt.where(WorkflowRunRow.tenant_id == tenant)
+            stmt = stmt.where(WorkflowRunRow.tenant_id == stored_identifier("tenant_id", tenant))
         if since is not None:
             stmt = stmt.where(WorkflowRunRow.started_at >= since)
         stmt = stmt.order_by(WorkflowRunRow.started_at.desc(), WorkflowRunRow.run_id).limit(limit)
@@ -132,7 +138,7 @@ class TelemetryAnalytics:
                 "premium_cost_nusd": 0,
             }
         )
-        flt = _Filter(tenant, since)
+        flt = _filter(tenant, since)
         raw_key = getattr(LLMCallRow, column)
         raw = self._where(
             select(
@@ -202,7 +208,7 @@ class TelemetryAnalytics:
         """Cost per UTC day and per value of `by` (aggregated days included), oldest first."""
         column = DIMENSIONS[by]
         totals: dict[tuple[str, str], int] = defaultdict(int)
-        flt = _Filter(tenant, since)
+        flt = _filter(tenant, since)
         stmt = self._where(
             select(LLMCallRow.created_at, getattr(LLMCallRow, column), LLMCallRow.cost_nusd).where(
                 LLMCallRow.status != CallStatus.SKIPPED
@@ -237,7 +243,7 @@ class TelemetryAnalytics:
                 LLMCallRow.cost_nusd,
             ).where(LLMCallRow.status != CallStatus.SKIPPED),
             LLMCallRow,
-            _Filter(tenant, since),
+            _filter(tenant, since),
         )
         stats: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"calls": 0, "errors": 0, "latencies": [], "input_tokens": 0, "output_tokens": 0, "cost": 0}
@@ -274,7 +280,7 @@ class TelemetryAnalytics:
         stmt = self._where(
             select(LLMCallRow.step_name, LLMCallRow.status, LLMCallRow.fallback_hop, LLMCallRow.fallback_cause),
             LLMCallRow,
-            _Filter(tenant, since),
+            _filter(tenant, since),
         )
         steps: dict[str, dict[str, Any]] = defaultdict(
             lambda: {"calls": 0, "answered": 0, "by_fallback": 0, "causes": Counter()}
@@ -309,7 +315,7 @@ class TelemetryAnalytics:
         started at or after it; aggregated days count when the day is on or after its date.
         """
         rows = []
-        for name, t in self._workflow_totals(_Filter(tenant, since)).items():
+        for name, t in self._workflow_totals(_filter(tenant, since)).items():
             cost, premium = from_nusd(t["cost_nusd"]), from_nusd(t["premium_cost_nusd"])
             rows.append(
                 {

@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import json
+import os
+import stat
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +24,7 @@ from focal.storage.telemetry_tables import (
     WorkflowRunDailyAggregate,
     WorkflowRunRow,
 )
+from focal.telemetry._encode import stored_identifier
 from focal.telemetry._rows import row_to_call, row_to_run
 
 __all__ = ["export_jsonl", "purge"]
@@ -184,25 +190,65 @@ def _upsert(
 def export_jsonl(
     engine: Engine, path: Path | str, *, tenant: str | None = None, since: dt.datetime | None = None
 ) -> dict[str, int]:
-    """Write calls and runs as JSON lines (`{"type": "call" | "run", "record": {...}}`); returns counts."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write calls and runs as JSON lines (`{"type": "call" | "run", "record": {...}}`); returns counts.
+
+    A regular file is written whole or not at all (a temporary file beside it, renamed over it,
+    keeping the old file's permissions); a symlink is followed, and its target written so; a FIFO
+    or a character device (`/dev/stdout`) is written directly.
+
+    Raises:
+        IsADirectoryError: `path` is a directory.
+        OSError: `path` is another kind of file (a socket, a block device), or cannot be written.
+    """
+    target, stream = _export_target(Path(path))
     counts = {"calls": 0, "runs": 0}
     calls = select(LLMCallRow).order_by(LLMCallRow.created_at, LLMCallRow.call_id, LLMCallRow.attempt_id)
     runs = select(WorkflowRunRow).order_by(WorkflowRunRow.started_at, WorkflowRunRow.run_id)
     if tenant is not None:
+        tenant = stored_identifier("tenant_id", tenant)  # as the store wrote it
         calls = calls.where(LLMCallRow.tenant_id == tenant)
         runs = runs.where(WorkflowRunRow.tenant_id == tenant)
     if since is not None:
         calls = calls.where(LLMCallRow.created_at >= since)
         runs = runs.where(WorkflowRunRow.started_at >= since)
-    tmp = path.with_name(path.name + ".partial")
-    with engine.connect() as conn, tmp.open("w", encoding="utf-8") as fh:
-        for row in conn.execute(calls).yield_per(5000):
-            fh.write(json.dumps({"type": "call", "record": row_to_call(row).to_json_dict()}, default=str) + "\n")
-            counts["calls"] += 1
-        for row in conn.execute(runs).yield_per(5000):
-            fh.write(json.dumps({"type": "run", "record": row_to_run(row).to_json_dict()}, default=str) + "\n")
-            counts["runs"] += 1
-    tmp.replace(path)  # never a half-written export under the requested name
+
+    def write(fh: Any) -> None:
+        with engine.connect() as conn:
+            for row in conn.execute(calls).yield_per(5000):
+                fh.write(json.dumps({"type": "call", "record": row_to_call(row).to_json_dict()}, default=str) + "\n")
+                counts["calls"] += 1
+            for row in conn.execute(runs).yield_per(5000):
+                fh.write(json.dumps({"type": "run", "record": row_to_run(row).to_json_dict()}, default=str) + "\n")
+                counts["runs"] += 1
+
+    if stream:
+        with target.open("w", encoding="utf-8") as fh:
+            write(fh)
+        return counts
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}-{time.time_ns()}.partial")
+    try:
+        with tmp.open("x", encoding="utf-8") as fh:
+            write(fh)
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(tmp, stat.S_IMODE(target.stat().st_mode))  # an existing file keeps its permissions
+        tmp.replace(target)  # never a half-written export under the requested name
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
     return counts
+
+
+def _export_target(path: Path) -> tuple[Path, bool]:
+    """Where an export to `path` writes, and whether directly (a stream) or by renaming a whole file over it."""
+    try:
+        mode = path.stat().st_mode  # of the symlink's target, for a symlink
+    except FileNotFoundError:
+        mode = None
+    if mode is None or stat.S_ISREG(mode):
+        return Path(os.path.realpath(path)), False  # a (dangling) symlink: its target is (re)placed, not the link
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):
+        return path, True
+    if stat.S_ISDIR(mode):
+        raise IsADirectoryError(errno.EISDIR, "it is a directory", str(path))
+    raise OSError(errno.EINVAL, "not a regular file, FIFO or character device", str(path))

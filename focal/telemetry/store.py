@@ -12,10 +12,14 @@
   writer spills them from a worker thread (an overflow list of up to `max_buffer` more records holds
   them until then); only past that, or with no writer running, does `record_call` write the file itself.
   If the spill file cannot be written either, a failed batch stays in memory and is retried.
-- Spill writes (fsync'd) run in a worker thread, never on the event loop; a lock keeps them whole and
-  keeps a replay from moving the file away while one is being written.
-- A record the database refuses for its content (a value too long for its column, a missing
-  required value: `DataError` / `IntegrityError`), or one that cannot be encoded, is not an outage:
+- Spill writes (fsync'd) run in a worker thread, never on the event loop. The spill directory may be
+  shared by several processes: a file lock keeps each write whole and out of a file being replayed,
+  and a file is replayed by one store at a time (see `_spill`).
+- Strings are cut to their columns and stripped of NUL bytes, metadata is made plain JSON (see
+  `_encode`): SQLite and PostgreSQL store the same records.
+- A record the database refuses for its content (a missing required value: `DataError` /
+  `IntegrityError`), or one that cannot be encoded (a `TypeError` / `ValueError` while turning it
+  into a row or from the driver adapting a value), is not an outage:
   the batch is retried record by record, and the refused records are appended, with the error, to
   `telemetry-rejected.jsonl` (kept for a human, never replayed) so one bad record cannot hold back
   the others.
@@ -27,15 +31,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import datetime as dt
 import json
-import operator
 import os
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from decimal import Decimal
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -45,15 +46,16 @@ from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from focal.logging import get_logger
-from focal.storage.telemetry_tables import LLMCallRow, WorkflowRunRow
-from focal.telemetry._rows import run_to_row
+from focal.storage.telemetry_tables import WorkflowRunRow
+from focal.telemetry import _spill
+from focal.telemetry._encode import call_insert, run_row
+from focal.telemetry._spill import SPILL_FILE
 from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
 
 __all__ = ["TelemetryStore"]
 
 log = get_logger("focal.telemetry")
 
-SPILL_FILE = "telemetry-spill.jsonl"
 REJECTED_FILE = "telemetry-rejected.jsonl"
 _Record = LLMCallRecord | WorkflowRunRecord
 
@@ -82,7 +84,7 @@ class TelemetryStore:
     ) -> None:
         self._engine = engine
         self._insert = pg_insert if engine.dialect.name == "postgresql" else sqlite_insert
-        self._call_sql, self._call_params = _driver_insert(engine.dialect.name)
+        self._call_sql, self._call_params = call_insert(engine.dialect.name)
         self.spill_dir = Path(spill_dir)
         self.spill_path = self.spill_dir / SPILL_FILE
         self.rejected_path = self.spill_dir / REJECTED_FILE
@@ -244,7 +246,7 @@ class TelemetryStore:
                 if isinstance(record, LLMCallRecord):
                     calls.append(self._call_params(record))
                 else:
-                    runs[record.run_id] = run_to_row(record)  # the latest state of a run wins
+                    runs[record.run_id] = run_row(record)  # the latest state of a run wins
         except Exception as exc:  # a malformed record (wrong types): not a database problem
             raise _Unencodable(f"{type(exc).__name__}: {exc}") from exc
         async with self._engine.begin() as conn:
@@ -276,19 +278,16 @@ class TelemetryStore:
         for record in records:
             kind = "call" if isinstance(record, LLMCallRecord) else "run"
             lines.append(json.dumps({"type": kind, "record": record.to_json_dict()}, default=str))
-        with self._spill_lock:  # one writer at a time, and never while a replay moves the file away
+        data = ("\n".join(lines) + "\n").encode("utf-8")
+        with self._spill_lock:  # one thread of this process at a time (the file lock covers processes)
             self.spill_dir.mkdir(parents=True, exist_ok=True)
-            with self.spill_path.open("a", encoding="utf-8") as fh:
-                fh.write("\n".join(lines) + "\n")
-                fh.flush()
-                os.fsync(fh.fileno())
+            _spill.append(self.spill_path, data)
             self.records_spilled += len(records)
 
     def _pending_spills(self) -> list[Path]:
         if not self.spill_dir.is_dir():
             return []
-        leftovers = sorted(self.spill_dir.glob(f"{SPILL_FILE}.replaying-*"))
-        return leftovers + ([self.spill_path] if self.spill_path.is_file() else [])
+        return _spill.leftovers(self.spill_dir) + ([self.spill_path] if self.spill_path.is_file() else [])
 
     async def _maybe_replay(self, *, force: bool = False) -> None:
         now = time.monotonic()
@@ -302,25 +301,25 @@ class TelemetryStore:
         """Insert spilled records into the database (idempotent); returns how many were replayed.
 
         The spill file is moved aside first, so records spilled meanwhile go to a fresh file; a
-        replay that fails leaves its file in place for the next attempt.
+        replay that fails leaves its file in place for the next attempt. A file another process
+        (or store) is replaying is left to it.
         """
         replayed = 0
         for path in self._pending_spills():
-            target = path
-            if path == self.spill_path:
-                target = path.with_name(f"{SPILL_FILE}.replaying-{time.time_ns()}")
-                try:
-                    with self._spill_lock:  # not while a spill is half-written into it
-                        path.rename(target)
-                except FileNotFoundError:
-                    continue
+            claimed = await asyncio.to_thread(_spill.claim, path, self.spill_path)
+            if claimed is None:
+                continue
+            target, lock_fd = claimed
             try:
-                count = await self._replay_file(target)
-            except Exception as exc:
-                self._db_ok = False
-                log.warning("telemetry_replay_failed", error=_first_line(exc), file=str(target))
-                return replayed
-            target.unlink(missing_ok=True)
+                try:
+                    count = await self._replay_file(target)
+                except Exception as exc:
+                    self._db_ok = False
+                    log.warning("telemetry_replay_failed", error=_first_line(exc), file=str(target))
+                    return replayed
+                _spill.remove(target)
+            finally:
+                os.close(lock_fd)  # after the unlink: no other replay can take the file in between
             replayed += count
             self.records_replayed += count
             self._db_ok = True
@@ -329,16 +328,19 @@ class TelemetryStore:
         return replayed
 
     async def _replay_file(self, path: Path) -> int:
-        """Insert one spill file's records batch by batch (the whole file is never held in memory)."""
+        """Insert one spill file's records batch by batch (the whole file is never held in memory),
+        from where an earlier replay of it stopped."""
         count = 0
         batch: list[LLMCallRecord | WorkflowRunRecord] = []
+        end = start = _spill.progress(path)
         # closing(): the file is closed even if an insert fails midway
-        with contextlib.closing(_read_spill(path, self._reject_line)) as records:
-            for record in records:
+        with contextlib.closing(_spill.read(path, self._reject_line, start)) as records:
+            for record, end in records:
                 batch.append(record)
                 if len(batch) >= self._batch_size:
                     count += await self._insert_or_reject(batch)
                     batch = []
+                    await asyncio.to_thread(_spill.save_progress, path, end)
         if batch:
             count += await self._insert_or_reject(batch)
         return count
@@ -388,6 +390,9 @@ def _refused(exc: BaseException) -> bool:
     because the database is unavailable."""
     if isinstance(exc, DataError | IntegrityError | _Unencodable):
         return True
+    # raised by the driver while encoding a parameter (psycopg adapting a value): never an outage
+    if isinstance(exc, TypeError | ValueError):
+        return True
     # a StatementError that is not a driver error failed while binding parameters (type processing)
     return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)
 
@@ -395,73 +400,3 @@ def _refused(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-_SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UtcDateTime reads it)
-
-# llm_calls columns that are not read straight off the record's attribute of the same name
-_NANO = Decimal(10**9)
-
-
-def _driver_insert(dialect: str) -> tuple[str, Any]:
-    """The INSERT ... ON CONFLICT DO NOTHING for `llm_calls` in the driver's own paramstyle, and a
-    record → parameter-tuple function (no intermediate dict: this is the telemetry hot path)."""
-    columns = [c.name for c in LLMCallRow.__table__.columns]
-    placeholder = "%s" if dialect == "postgresql" else "?"
-    sql = (
-        f"INSERT INTO llm_calls ({', '.join(columns)}) VALUES ({', '.join([placeholder] * len(columns))}) "
-        "ON CONFLICT (attempt_id) DO NOTHING"
-    )
-    if dialect == "postgresql":
-        from psycopg.types.json import Json
-
-        def encode_meta(meta: dict[str, Any]) -> Any:
-            return Json(meta) if meta else None
-
-        def encode_time(value: dt.datetime) -> Any:
-            return value
-
-        def encode_bool(value: bool) -> Any:
-            return value
-    else:
-
-        def encode_meta(meta: dict[str, Any]) -> Any:
-            return json.dumps(meta, default=str) if meta else None
-
-        def encode_time(value: dt.datetime) -> Any:
-            return value.astimezone(dt.UTC).strftime(_SQLITE_TS)
-
-        def encode_bool(value: bool) -> Any:
-            return int(bool(value))
-
-    special: dict[str, Any] = {
-        "cost_nusd": lambda r: int((r.cost_usd * _NANO).to_integral_value()),
-        "premium_cost_nusd": lambda r: int((r.premium_cost_usd * _NANO).to_integral_value()),
-        "created_at": lambda r: encode_time(r.created_at),
-        "metadata": lambda r: encode_meta(r.metadata),
-        "streamed": lambda r: encode_bool(r.streamed),
-    }
-    getters = [special.get(c) or operator.attrgetter(c) for c in columns]
-
-    def params(record: LLMCallRecord) -> tuple[Any, ...]:
-        return tuple(get(record) for get in getters)
-
-    return sql, params
-
-
-def _read_spill(path: Path, reject: Callable[[str, str], None]) -> Iterator[_Record]:
-    """Records of a spill file; a line that cannot be read back (torn by a crash, or not a record)
-    goes to `reject(line, error)` instead of stopping the replay."""
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                item = json.loads(line)
-                kind = WorkflowRunRecord if item.get("type") == "run" else LLMCallRecord
-                record = kind.from_json_dict(item["record"])
-            except Exception as exc:
-                reject(line, f"unreadable spill line: {type(exc).__name__}: {exc}")
-                continue
-            yield record
