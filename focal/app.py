@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -53,28 +54,32 @@ class Focal:
         cls,
         settings: FocalSettings | None = None,
         *,
-        migrate: bool | None = False,
+        migrate: bool | None = None,
         model_factory: ModelFactory = build_model,
         retry: RetryPolicy | None = None,
         breakers: CircuitBreakers | None = None,
         cost_limits: CostLimits | None = None,
     ) -> Focal:
-        """Load configuration and connect (no async needed).
+        """Load configuration and connect (no async needed); the same as `create` otherwise.
 
         Args:
             settings: defaults to `FocalSettings()` (environment).
             migrate: create or upgrade the schema first; False: a missing schema is an error;
-                None: migrate the embedded SQLite database, but never PostgreSQL (run `focal db upgrade`).
+                None (the default): migrate the embedded SQLite database, but never PostgreSQL
+                (run `focal db upgrade`).
             model_factory: builds the Agno model per registry model (tests pass fakes).
             retry, breakers, cost_limits: replace the ones built from the settings
                 (`FOCAL_RETRY_*`, `FOCAL_BREAKER_*`, `FOCAL_RUN_COST_LIMIT_USD`, `FOCAL_STEP_COST_LIMIT_USD`,
                 `FOCAL_COST_LIMIT_ACTION`), e.g. for per-step limits by name.
 
         Raises:
-            ConfigError: invalid models.yaml or agent catalogs.
-            StorageError: database unreachable, or not migrated and `migrate` is False.
+            ConfigError: invalid models.yaml or agent catalogs, or an unusable `database_url`
+                (an in-memory SQLite database).
+            StorageError: database unreachable, not migrated (and not migrated here), or migrated by
+                a newer Focal.
         """
         settings = settings or FocalSettings()
+        FocalSettings.check_database_url(settings.resolved_database_url)  # settings may be changed after validation
         configure_logging(settings.log_format, settings.log_level)
         registry, catalogs = load_routing_config(
             settings.resolved_config_dir, default_task_tier=settings.default_task_tier
@@ -90,7 +95,42 @@ class Focal:
         except Exception:
             engine.dispose()
             raise
-        async_engine = make_async_engine(settings.resolved_database_url)
+        try:
+            async_engine = make_async_engine(settings.resolved_database_url)
+        except Exception:
+            engine.dispose()
+            raise
+        try:
+            return cls._assemble(
+                settings,
+                registry,
+                catalogs,
+                engine,
+                async_engine,
+                model_factory=model_factory,
+                retry=retry,
+                breakers=breakers,
+                cost_limits=cost_limits,
+            )
+        except Exception:
+            engine.dispose()
+            async_engine.sync_engine.dispose()
+            raise
+
+    @classmethod
+    def _assemble(
+        cls,
+        settings: FocalSettings,
+        registry: ModelRegistry,
+        catalogs: AgentCatalogs,
+        engine: Engine,
+        async_engine: AsyncEngine,
+        *,
+        model_factory: ModelFactory,
+        retry: RetryPolicy | None,
+        breakers: CircuitBreakers | None,
+        cost_limits: CostLimits | None,
+    ) -> Focal:
         overrides = OverrideRepository(registry, catalogs, engine=engine, async_engine=async_engine)
         resolver = ModelResolver(
             registry,
@@ -154,17 +194,26 @@ class Focal:
         """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way).
 
         Loading the configuration and migrating the database block, so they run in a worker thread:
-        the host's event loop keeps serving meanwhile.
+        the host's event loop keeps serving meanwhile. A worker thread cannot be stopped: when the
+        caller is cancelled (or times out), `create` waits for the thread, closes the `Focal` it
+        built, and then lets the cancellation through, so no database connection is left open.
         """
-        return await asyncio.to_thread(
-            cls.open,
-            settings,
-            migrate=migrate,
-            model_factory=model_factory,
-            retry=retry,
-            breakers=breakers,
-            cost_limits=cost_limits,
+        opening = asyncio.ensure_future(
+            asyncio.to_thread(
+                cls.open,
+                settings,
+                migrate=migrate,
+                model_factory=model_factory,
+                retry=retry,
+                breakers=breakers,
+                cost_limits=cost_limits,
+            )
         )
+        try:
+            return await asyncio.shield(opening)
+        except asyncio.CancelledError:
+            await _close_when_opened(opening)
+            raise
 
     def close(self) -> None:
         """Release database connections (sync callers; telemetry still queued is spilled to JSONL and
@@ -179,3 +228,27 @@ class Focal:
         await self.telemetry.aclose()
         await self.async_engine.dispose()
         self.engine.dispose()
+
+
+async def _close_when_opened(opening: asyncio.Future[Focal]) -> None:
+    """Wait for a `Focal` still being opened in a worker thread, then close it (the caller was cancelled).
+
+    Further cancellations while waiting are absorbed: the caller re-raises its own cancellation
+    right after, and leaving early would leave the thread's connections open.
+    """
+    await _settle(opening)
+    if opening.cancelled() or opening.exception() is not None:
+        return  # opening failed: `open` released what it had made
+    closing = asyncio.ensure_future(opening.result().aclose())
+    await _settle(closing)
+    if not closing.cancelled():
+        closing.exception()  # retrieved: a failed close must not mask the cancellation
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait until `future` is done, whatever cancellations arrive meanwhile."""
+    while not future.done():
+        try:
+            await asyncio.wait([future])
+        except asyncio.CancelledError:
+            continue

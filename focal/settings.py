@@ -6,10 +6,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from focal._config_dir import default_config_dir
+from focal.errors import ConfigError
 from focal.routing.tasks import Tier
 
 __all__ = ["FocalSettings"]
@@ -56,6 +58,46 @@ class FocalSettings(BaseSettings):
         default=None, ge=0, description="Most a single step call may cost; unset: no limit."
     )
     cost_limit_action: Literal["abort", "downgrade", "warn"] = "abort"
+
+    @field_validator("data_dir", "config_dir")
+    @classmethod
+    def _expand_home(cls, value: Path | None) -> Path | None:
+        # `FOCAL_DATA_DIR=~/fd`: the shell does not expand a `~` inside a value
+        return value.expanduser() if value is not None else None
+
+    @field_validator("database_url")
+    @classmethod
+    def _not_in_memory(cls, value: str | None) -> str | None:
+        if value:
+            try:
+                cls.check_database_url(value)
+            except ConfigError as exc:
+                raise ValueError(exc.detail) from None
+        return value
+
+    @staticmethod
+    def check_database_url(url: str) -> None:
+        """Refuse a database URL Focal cannot work with: an in-memory SQLite database (`sqlite://`,
+        `sqlite:///:memory:`, `mode=memory`), since each of Focal's engines and connections would
+        open its own empty one. A URL that cannot be parsed is left to the storage layer to report.
+
+        Raises:
+            ConfigError: an in-memory SQLite URL (key `database_url`).
+        """
+        try:
+            parsed = make_url(url)
+        except Exception:  # reported, with the password masked, when an engine is made
+            return
+        if parsed.get_backend_name() != "sqlite":
+            return
+        database = parsed.database or ""
+        if database in ("", ":memory:") or ":memory:" in database or parsed.query.get("mode") == "memory":
+            raise ConfigError(
+                f"{url!r} is an in-memory SQLite database, which Focal "
+                "cannot use: each of its engines would open its own empty database; use a file "
+                "(sqlite:///path/to/focal.db)",
+                key="database_url",
+            )
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> FocalSettings:

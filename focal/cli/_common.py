@@ -122,9 +122,10 @@ def handle_errors(fn: F) -> F:
 
 
 def jsonable(value: Any) -> Any:
-    """Plain JSON values: Decimal → float, enums → value, datetimes → ISO, tuples → lists."""
-    if isinstance(value, Decimal):
-        return float(value)
+    """Plain JSON values: enums → value, datetimes → ISO, paths → str, tuples → lists.
+
+    A `Decimal` stays a `Decimal`: `print_json` writes it as a JSON number with its exact digits.
+    """
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, dt.datetime | dt.date):
@@ -138,9 +139,46 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+def decimal_number(value: Decimal) -> str:
+    """A Decimal as the text of a JSON number, digit for digit (`12345678.987654321`, `1E-9`).
+
+    Raises:
+        ValueError: infinity or NaN, which JSON cannot hold.
+    """
+    if not value.is_finite():
+        raise ValueError(f"{value} is not a finite number and cannot be written as JSON")
+    return str(value)  # `-1.50`, `0E-7`, `1.2E+3`: all valid JSON numbers
+
+
+def dumps(value: Any, *, indent: int = 2) -> str:
+    """JSON text like `json.dumps(value, indent=indent)`, with Decimals written as exact numbers
+    and no `Infinity` / `NaN` (which are not JSON).
+
+    Raises:
+        ValueError: a non-finite float or Decimal.
+    """
+    return _encode(value, indent, 0)
+
+
+def _encode(value: Any, indent: int, level: int) -> str:
+    if isinstance(value, Decimal):
+        return decimal_number(value)
+    inner, outer = "\n" + " " * (indent * (level + 1)), "\n" + " " * (indent * level)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        items = (f"{json.dumps(str(k))}: {_encode(v, indent, level + 1)}" for k, v in value.items())
+        return "{" + inner + ("," + inner).join(items) + outer + "}"
+    if isinstance(value, list | tuple):
+        if not value:
+            return "[]"
+        return "[" + inner + ("," + inner).join(_encode(v, indent, level + 1) for v in value) + outer + "]"
+    return json.dumps(value, allow_nan=False)
+
+
 def print_json(rows: Iterable[dict[str, Any]]) -> None:
-    """A JSON list on stdout."""
-    sys.stdout.write(json.dumps([jsonable(r) for r in rows], indent=2) + "\n")
+    """A JSON list on stdout (Decimals as exact numbers)."""
+    sys.stdout.write(dumps([jsonable(r) for r in rows]) + "\n")
 
 
 def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import typer
+from sqlalchemy.engine import make_url
 
 from focal.cli._common import JSON_OPTION, console, handle_errors, money, print_json, print_table, settings
-from focal.routing import PipelineStep, Resolution
+from focal.routing import PipelineStep, Resolution, ResolutionSource
 
 # A typical turn's token shape per step (input, output), for the cost column.
 _TURN_SHAPE = {
@@ -52,11 +53,21 @@ def _json_rows(scenario: str, tenant: str, agent: str, rows: list[Resolution], r
     ]
 
 
-_SCENARIOS = (
-    ("acme", "support", "acme / support (no overrides: catalog and task defaults)"),
-    ("globex", "support", "globex / support (tenant override on generation)"),
-    ("acme", "research", "acme / research (another agent, other choices)"),
+_SCENARIOS = (  # tenant, agent, what the scenario is about (the title adds what the resolutions show)
+    ("acme", "support", ""),
+    ("globex", "support", ""),
+    ("acme", "research", "another agent; "),
 )
+
+
+def _title(tenant: str, agent: str, note: str, rows: list[Resolution]) -> str:
+    """The scenario's title, stating the overrides the resolutions actually came from."""
+    overridden = [r.step.value for r in rows if r.source is ResolutionSource.TENANT_OVERRIDE]
+    if overridden:
+        state = f"tenant override{'s' if len(overridden) > 1 else ''} on {', '.join(overridden)}"
+    else:
+        state = "no tenant overrides: agent catalog and task defaults"
+    return f"{tenant} / {agent} ({note}{state})"
 
 
 @handle_errors
@@ -68,7 +79,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     try:
         f.overrides.remove("globex", "support", "generation", changed_by="demo")
         shown: list[tuple[str, str, str, list[Resolution]]] = []
-        for tenant, agent, title in _SCENARIOS:
+        for tenant, agent, note in _SCENARIOS:
             if tenant == "globex":  # the change the demo shows: globex's generation step on OpenAI
                 f.overrides.set(
                     "globex",
@@ -78,11 +89,13 @@ def demo(as_json: bool = JSON_OPTION) -> None:
                     fallback_chain=["anthropic:capable"],
                     changed_by="demo",
                 )
-            shown.append((tenant, agent, title, f.resolver.resolve_all(tenant, agent)))
+            rows = f.resolver.resolve_all(tenant, agent)
+            shown.append((tenant, agent, _title(tenant, agent, note, rows), rows))
         if as_json:
             print_json([row for t, a, title, rows in shown for row in _json_rows(title, t, a, rows, f.registry)])
             return
-        console.print(f"database: {f.settings.resolved_database_url}   configs: {f.settings.resolved_config_dir}\n")
+        database = make_url(f.settings.resolved_database_url).render_as_string(hide_password=True)
+        console.print(f"database: {database}   configs: {f.settings.resolved_config_dir}\n", markup=False)
         for _, _, title, rows in shown:
             _show(title, rows, f.registry)
         console.print("Try: focal models resolve --tenant globex --agent support --json")

@@ -162,7 +162,7 @@ def resolve_cmd(
     """Which model each step runs on for a tenant and agent, and why."""
     from focal.app import Focal
 
-    app_ = Focal.open(settings())
+    app_ = Focal.open(settings(), migrate=False)  # the CLI migrates only in `focal db upgrade` (and `demo`)
     try:
         resolutions = [app_.resolver.resolve(tenant, agent, step)] if step else app_.resolver.resolve_all(tenant, agent)
     finally:

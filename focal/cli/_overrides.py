@@ -23,7 +23,7 @@ app = typer.Typer(help="Tenant model overrides (tenant x agent x step, step '*' 
 def _focal() -> Iterator[Focal]:
     from focal.app import Focal
 
-    f = Focal.open(settings())
+    f = Focal.open(settings(), migrate=False)  # the CLI migrates only in `focal db upgrade` (and `demo`)
     try:
         yield f
     finally:

@@ -15,6 +15,7 @@ from focal.routing.resolver import ModelResolver, Resolution, ResolutionSource, 
 from focal.routing.steps import ALL_STEPS, STEP_DEFAULT_TASKS, PipelineStep
 from focal.routing.tasks import (
     TASK_TIER_MAP,
+    CustomTask,
     TaskType,
     Tier,
     get_tasks_for_tier,
@@ -29,6 +30,7 @@ __all__ = [
     "TASK_TIER_MAP",
     "AgentCatalog",
     "AgentCatalogs",
+    "CustomTask",
     "ModelInfo",
     "ModelRef",
     "ModelRegistry",

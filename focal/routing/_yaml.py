@@ -81,7 +81,7 @@ def read_yaml(path: Path) -> Any:
 
     Raises:
         ConfigError: the file is missing, unreadable, or not valid YAML (including a mapping key
-            given twice, reported with its key path and line).
+            given twice, reported with its key path and line, and nesting too deep to parse).
     """
     try:
         text = path.read_text(encoding="utf-8")
@@ -102,6 +102,8 @@ def read_yaml(path: Path) -> Any:
             ]
         )
         raise  # unreachable
+    except RecursionError:  # PyYAML composes and constructs nested nodes recursively
+        raise ConfigError("invalid YAML: nested too deeply", path=path) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""

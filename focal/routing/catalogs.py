@@ -17,7 +17,7 @@ from focal.routing._chains import resolve_chain
 from focal.routing._yaml import read_yaml, validation_problems
 from focal.routing.registry import ModelInfo, ModelRegistry
 from focal.routing.steps import STEP_DEFAULT_TASKS, PipelineStep, to_step
-from focal.routing.tasks import TaskType, Tier, get_tier_for_task, to_task_type
+from focal.routing.tasks import TASK_TIER_MAP, CustomTask, TaskType, Tier, normalize_task_type, to_task_type
 
 __all__ = ["AgentCatalog", "AgentCatalogs", "StepModelConfig"]
 
@@ -65,9 +65,13 @@ class StepModelConfig:
     """What an agent's catalog says about one step (defaults filled in for absent steps)."""
 
     step: PipelineStep
-    task_type: TaskType
+    task_type: TaskType | CustomTask
+    """The step's task; a `CustomTask` when the file names an unknown task and a default tier routes it."""
     declared: bool
     """False when the file has no entry for the step (the task default applies)."""
+    task_tier: Tier | None = None
+    """The tier the task runs on: `TASK_TIER_MAP`'s, or the configured default tier for a `CustomTask`
+    (filled in for a `TaskType` when not given)."""
     model_ref: str | None = None
     model: ModelInfo | None = None
     tier: Tier | None = None
@@ -80,11 +84,20 @@ class StepModelConfig:
     timeout_seconds: float | None = None
 
     def __post_init__(self) -> None:
+        if self.task_tier is None:
+            if not isinstance(self.task_type, TaskType):
+                raise ValueError(f"custom task {self.task_type.value!r} needs a task_tier (the default tier)")
+            object.__setattr__(self, "task_tier", TASK_TIER_MAP[self.task_type])
         # chains given as generators would be empty the second time a resolution reads them
         for name in ("fallback_refs", "fallbacks"):
             value = getattr(self, name)
             if value is not None and not isinstance(value, tuple):
                 object.__setattr__(self, name, tuple(value))
+
+    @property
+    def is_custom_task(self) -> bool:
+        """Whether the task is unknown and runs on the configured default tier."""
+        return not isinstance(self.task_type, TaskType)
 
     @property
     def has_model_choice(self) -> bool:
@@ -127,22 +140,12 @@ class AgentCatalogs:
         directory = Path(directory)
         if not directory.is_dir():
             raise ConfigError("agent catalog directory not found", path=directory)
-        catalogs: dict[str, AgentCatalog] = {}
-        problems: list[ConfigError] = []
+        collected = CatalogSet(registry, default_tier=default_tier)
         for path in sorted(directory.glob("*.y*ml")):
-            try:
-                catalog = load_catalog(path, registry, default_tier=default_tier)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            if catalog.agent_id in catalogs:  # `support.yaml` and `support.yml`: never let one silently win
-                other = catalogs[catalog.agent_id].source
-                problems.append(ConfigError(f"agent {catalog.agent_id!r} is also defined in {other}", path=path))
-                continue
-            catalogs[catalog.agent_id] = catalog
-        if problems:
-            raise ConfigError.from_problems(problems)
-        return cls(catalogs)
+            collected.add(path)
+        if collected.problems:
+            raise ConfigError.from_problems(collected.problems)
+        return cls(collected.catalogs)
 
     def agent_ids(self) -> list[str]:
         """Known agents, sorted."""
@@ -162,6 +165,38 @@ class AgentCatalogs:
 
     def __contains__(self, agent_id: object) -> bool:
         return agent_id in self._catalogs
+
+
+class CatalogSet:
+    """Catalog files loaded one by one into one set of agents, with every problem collected.
+
+    What `AgentCatalogs.load` and `validate_paths` share: each file is validated, and a second file
+    for an agent already loaded (`support.yaml` and `support.yml`) is a problem, never a silent winner.
+    """
+
+    def __init__(self, registry: ModelRegistry, *, default_tier: Tier | None = None) -> None:
+        self.registry = registry
+        self.default_tier = default_tier
+        self.catalogs: dict[str, AgentCatalog] = {}
+        self.problems: list[ConfigError] = []
+        self._seen: set[Path] = set()
+
+    def add(self, path: Path) -> None:
+        """Load one file (a file already added is skipped); problems are collected, never raised."""
+        resolved = path.resolve()
+        if resolved in self._seen:
+            return
+        self._seen.add(resolved)
+        try:
+            catalog = load_catalog(path, self.registry, default_tier=self.default_tier)
+        except ConfigError as exc:
+            self.problems.extend(exc.problems)
+            return
+        if catalog.agent_id in self.catalogs:
+            other = self.catalogs[catalog.agent_id].source
+            self.problems.append(ConfigError(f"agent {catalog.agent_id!r} is also defined in {other}", path=path))
+            return
+        self.catalogs[catalog.agent_id] = catalog
 
 
 def load_catalog(path: Path, registry: ModelRegistry, *, default_tier: Tier | None = None) -> AgentCatalog:
@@ -185,16 +220,19 @@ def load_catalog(path: Path, registry: ModelRegistry, *, default_tier: Tier | No
                 f"agent_id {spec.agent_id!r} does not match the file name {path.stem!r}", path=path, key="agent_id"
             )
         )
+    default_provider: str | None = spec.default_provider
     try:
         registry.connection(spec.default_provider)
     except NotFoundError as exc:
-        raise ConfigError(str(exc), path=path, key="default_provider") from None
+        # reported, and every check that does not need the default provider still runs
+        problems.append(ConfigError(str(exc), path=path, key="default_provider"))
+        default_provider = None
 
     steps: dict[PipelineStep, StepModelConfig] = {}
     for step in PipelineStep:
         entry: _StepEntry | None = getattr(spec.steps, step.value)
         key = f"steps.{step.value}"
-        config = _step_config(step, entry, spec.default_provider, registry, path, key, problems, default_tier)
+        config = _step_config(step, entry, default_provider, registry, path, key, problems, default_tier)
         if config is not None:
             steps[step] = config
     if problems:
@@ -211,33 +249,49 @@ def load_catalog(path: Path, registry: ModelRegistry, *, default_tier: Tier | No
 def _step_config(
     step: PipelineStep,
     entry: _StepEntry | None,
-    default_provider: str,
+    default_provider: str | None,
     registry: ModelRegistry,
     path: Path,
     key: str,
     problems: list[ConfigError],
     default_tier: Tier | None,
 ) -> StepModelConfig | None:
+    """One step's configuration; None when it has problems (appended to `problems`).
+
+    `default_provider` is None when the file's own is unknown (already reported): steps that rely
+    on it are then not checked further.
+    """
     entry = entry or _StepEntry()
     before = len(problems)
 
-    task = STEP_DEFAULT_TASKS[step]
+    task: TaskType | CustomTask = STEP_DEFAULT_TASKS[step]
+    task_tier: Tier | None = None
     if entry.task_type is not None:
         try:
             task = to_task_type(entry.task_type)
         except NotFoundError as exc:
             if default_tier is None:
-                problems.append(ConfigError(str(exc), path=path, key=f"{key}.task_type"))
-            # with a default tier an unknown task is allowed; it routes like the step's own task
+                problems.append(
+                    ConfigError(
+                        f"{exc} (set FOCAL_DEFAULT_TASK_TIER to route unknown task types on a default tier)",
+                        path=path,
+                        key=f"{key}.task_type",
+                    )
+                )
+            else:  # the task keeps its own name and runs on the configured default tier
+                task, task_tier = CustomTask(normalize_task_type(entry.task_type)), default_tier
+    tier_of_task = task_tier if task_tier is not None else TASK_TIER_MAP[TaskType(task)]
 
     model: ModelInfo | None = None
     if entry.model is not None:
         model = _ref(entry.model, registry, path, f"{key}.model", problems)
     else:
         provider = entry.provider or default_provider
-        tier = entry.tier or get_tier_for_task(task, default=default_tier)
+        tier = entry.tier or tier_of_task
         if entry.provider is not None and _provider_missing(entry.provider, registry, path, key, problems):
             pass
+        elif provider is None:
+            pass  # the unknown default_provider is reported once, for the file
         elif not registry.has(provider, tier):
             where = f"{key}.tier" if entry.tier else (f"{key}.provider" if entry.provider else key)
             problems.append(
@@ -265,6 +319,7 @@ def _step_config(
     return StepModelConfig(
         step=step,
         task_type=task,
+        task_tier=task_tier,
         declared=entry is not None and entry.model_fields_set != set(),
         model_ref=entry.model,
         model=model if (entry.model or entry.tier or entry.provider) else None,

@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from focal.errors import ConfigError
-from focal.routing.catalogs import AgentCatalogs, load_catalog
+from focal.routing.catalogs import AgentCatalogs, CatalogSet
 from focal.routing.registry import ModelRegistry
 from focal.routing.tasks import Tier
 
@@ -35,9 +35,12 @@ def validate_paths(
 ) -> tuple[list[Path], list[ConfigError]]:
     """Validate config files or directories; never raises for bad content.
 
-    A directory is a config directory (`models.yaml` + `agents/`) or a directory of agent catalogs.
-    A file is a registry if it is named `models.yaml` or has a top-level `providers:` key, else an
-    agent catalog checked against the registry of `config_dir`.
+    The checks are those of `load_routing_config` / `AgentCatalogs.load`: a config directory
+    (`models.yaml` + `agents/`) needs its `agents/` directory, and two files defining one agent
+    (`support.yaml` and `support.yml`, also when given as separate paths) are a problem. A directory
+    without `models.yaml` is a directory of agent catalogs. A file is a registry if it is named
+    `models.yaml` or has a top-level `providers:` key, else an agent catalog checked against the
+    registry of `config_dir`.
 
     Returns:
         (files checked, every problem found).
@@ -45,6 +48,8 @@ def validate_paths(
     checked: list[Path] = []
     problems: list[ConfigError] = []
     registries: dict[Path, ModelRegistry | None] = {}
+    # one set of agents per (registry, catalog directory): duplicates are found across paths too
+    sets: dict[tuple[Path, Path], CatalogSet] = {}
 
     def registry_for(models_file: Path) -> ModelRegistry | None:
         if models_file not in registries:
@@ -56,36 +61,43 @@ def validate_paths(
             checked.append(models_file)
         return registries[models_file]
 
-    def check_catalog(path: Path, registry: ModelRegistry | None) -> None:
+    def check_catalog(path: Path, models_file: Path) -> None:
+        registry = registry_for(models_file)
         checked.append(path)
         if registry is None:
             return
-        try:
-            load_catalog(path, registry, default_tier=default_task_tier)
-        except ConfigError as exc:
-            problems.extend(exc.problems)
+        key = (models_file.resolve(), path.parent.resolve())
+        if key not in sets:
+            sets[key] = CatalogSet(registry, default_tier=default_task_tier)
+        catalog_set = sets[key]
+        before = len(catalog_set.problems)
+        catalog_set.add(path)
+        problems.extend(catalog_set.problems[before:])
 
     for raw in paths:
         path = Path(raw)
         if path.is_dir():
             models_file = path / MODELS_FILE
             if models_file.is_file():
-                registry = registry_for(models_file)
+                registry_for(models_file)
                 agents = path / AGENTS_DIR
-                files = sorted(agents.glob("*.y*ml")) if agents.is_dir() else []
+                if not agents.is_dir():  # what `load_routing_config` refuses
+                    problems.append(ConfigError("agent catalog directory not found", path=agents))
+                    continue
+                files = sorted(agents.glob("*.y*ml"))
             else:
-                registry = registry_for(config_dir / MODELS_FILE)
+                models_file = config_dir / MODELS_FILE
                 files = sorted(path.glob("*.y*ml"))
-            if not files and not models_file.is_file():
-                problems.append(ConfigError("no YAML files found", path=path))
+                if not files:
+                    problems.append(ConfigError("no YAML files found", path=path))
             for f in files:
-                check_catalog(f, registry)
+                check_catalog(f, models_file)
         elif not path.exists():
             problems.append(ConfigError("file not found", path=path))
         elif path.name == MODELS_FILE or _looks_like_registry(path):
             registry_for(path)
         else:
-            check_catalog(path, registry_for(config_dir / MODELS_FILE))
+            check_catalog(path, config_dir / MODELS_FILE)
     return checked, problems
 
 

@@ -141,7 +141,11 @@ def parse_model_ref(text: str) -> ModelRef:
 
 # --- file schema -------------------------------------------------------------------------------
 
-NonNegativePrice = Annotated[Decimal, Field(ge=0)]
+MAX_PRICE_PER_MILLION = Decimal(100_000)
+"""The highest price accepted, in USD per million tokens ($0.10 a token, far above any real model):
+a typo such as `1e400` is refused at load instead of printing `Infinity` in every cost."""
+
+NonNegativePrice = Annotated[Decimal, Field(ge=0, le=MAX_PRICE_PER_MILLION, allow_inf_nan=False)]
 
 
 class _ModelEntry(BaseModel):

@@ -24,7 +24,7 @@ from focal.routing.catalogs import AgentCatalog, AgentCatalogs, StepModelConfig
 from focal.routing.overrides import OverrideRepository, TenantOverride, check_tenant_id
 from focal.routing.registry import ModelInfo, ModelRegistry, ProviderKind
 from focal.routing.steps import ALL_STEPS, PipelineStep, to_step
-from focal.routing.tasks import TaskType, Tier, get_tier_for_task
+from focal.routing.tasks import CustomTask, TaskType, Tier, get_tier_for_task
 
 __all__ = ["ModelResolver", "Resolution", "ResolutionSource", "default_fallback_chain"]
 
@@ -47,7 +47,8 @@ class Resolution:
     tenant_id: str
     agent_id: str
     step: PipelineStep
-    task_type: TaskType
+    task_type: TaskType | CustomTask
+    """The step's task; a `CustomTask` (with the same `.value`) for an unknown task on the default tier."""
     model: ModelInfo
     fallback_chain: list[ModelInfo]
     source: ResolutionSource
@@ -282,16 +283,19 @@ class ModelResolver:
                     hints.append(f"tier: {cfg.tier.value}")
                 decided = ", ".join(hints)
                 if not cfg.tier:
-                    decided += f" (tier {model.tier.value} from task type {cfg.task_type.value})"
+                    decided += f" (tier {model.tier.value} from {_task_text(cfg)})"
                 if not cfg.provider:
                     decided += f" (provider from default_provider {catalog.default_provider})"
             reason = f"agent catalog {catalog.source}: steps.{step} {decided}"
         else:
-            tier = get_tier_for_task(cfg.task_type, default=self._default_tier)
+            tier = cfg.task_tier or get_tier_for_task(cfg.task_type, default=self._default_tier)
             model = self.registry.get(catalog.default_provider, tier)
             source = ResolutionSource.TASK_DEFAULT
+            task = f"{cfg.task_type.value!r}" + (
+                " (unknown task type: default tier from FOCAL_DEFAULT_TASK_TIER)" if cfg.is_custom_task else ""
+            )
             reason = (
-                f"task default: step {step!r} does task {cfg.task_type.value!r} -> tier {tier.value}, "
+                f"task default: step {step!r} does task {task} -> tier {tier.value}, "
                 f"on default_provider {catalog.default_provider!r} of {catalog.source}"
             )
         if model.ref not in reason:
@@ -333,6 +337,12 @@ class ModelResolver:
                 "fix it with `focal overrides set` or `focal overrides remove`",
                 key=column,
             ) from None
+
+
+def _task_text(cfg: StepModelConfig) -> str:
+    if cfg.is_custom_task:
+        return f"the default tier for unknown task type {cfg.task_type.value} (FOCAL_DEFAULT_TASK_TIER)"
+    return f"task type {cfg.task_type.value}"
 
 
 def _dedupe(primary: ModelInfo, chain: list[ModelInfo]) -> list[ModelInfo]:

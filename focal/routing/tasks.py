@@ -8,6 +8,7 @@ from focal.errors import UnknownTaskError
 
 __all__ = [
     "TASK_TIER_MAP",
+    "CustomTask",
     "TaskType",
     "Tier",
     "get_tasks_for_tier",
@@ -98,6 +99,24 @@ class TaskType(StrEnum):
     SCENARIO_NAVIGATION = "scenario_navigation"
     RESPONSE_GENERATION = "response_generation"
     ENFORCEMENT_JUDGING = "enforcement_judging"
+
+
+class CustomTask(str):
+    """A task name that is not a `TaskType`, kept (normalized) when `FOCAL_DEFAULT_TASK_TIER` routes it.
+
+    It reads like a `TaskType` member: it is the task's name, and `.value` is that name too, so
+    code that reports `task_type.value` works for both.
+    """
+
+    __slots__ = ()
+
+    @property
+    def value(self) -> str:
+        """The task's name."""
+        return str.__str__(self)
+
+    def __repr__(self) -> str:
+        return f"CustomTask({str.__repr__(self)})"
 
 
 TASK_TIER_MAP: dict[TaskType, Tier] = {

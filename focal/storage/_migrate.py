@@ -8,6 +8,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.util import CommandError
 from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
@@ -31,6 +32,25 @@ def head_revision() -> str:
     return head
 
 
+def _known_revisions() -> set[str]:
+    """Every migration shipped with this version of Focal."""
+    return {script.revision for script in ScriptDirectory.from_config(_config()).walk_revisions()}
+
+
+def _newer_focal(current: str) -> StorageError:
+    return StorageError(
+        f"the database is at schema revision {current!r}, which this Focal does not know: it was migrated "
+        f"by a newer Focal (this one's newest revision is {head_revision()!r}); upgrade Focal, "
+        "or use a database of this version"
+    )
+
+
+def _check_known(current: str | None) -> None:
+    # `focal db upgrade` cannot fix this, so the error does not advise it
+    if current is not None and current not in _known_revisions():
+        raise _newer_focal(current)
+
+
 def _unreachable(engine: Engine, exc: OperationalError) -> StorageError:
     first = str(exc.orig or exc).strip().splitlines()[0]
     return StorageError(f"cannot reach the database {engine.url.render_as_string()}: {first}")
@@ -46,12 +66,15 @@ def current_revision(url_or_engine: str | URL | Engine) -> str | None:
     """The schema revision the database is at (None: never migrated).
 
     Raises:
-        StorageError: the database cannot be reached.
+        StorageError: the database cannot be reached, or is at a revision this Focal does not ship
+            (it was migrated by a newer Focal; the message names the revision).
     """
     engine, owned = _with_engine(url_or_engine)
     try:
         with engine.connect() as conn:
-            return MigrationContext.configure(conn).get_current_revision()
+            current = MigrationContext.configure(conn).get_current_revision()
+        _check_known(current)
+        return current
     except OperationalError as exc:
         raise _unreachable(engine, exc) from None
     finally:
@@ -66,7 +89,7 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> tuple[
         (revision before, revision after).
 
     Raises:
-        StorageError: the database cannot be reached.
+        StorageError: the database cannot be reached, or was migrated by a newer Focal.
     """
     engine, owned = _with_engine(url_or_engine)
     try:
@@ -74,7 +97,14 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> tuple[
         cfg = _config()
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.upgrade(cfg, revision)
+            try:
+                command.upgrade(cfg, revision)
+            except CommandError:
+                # e.g. another process stamped a revision we do not know between our check and here
+                current = MigrationContext.configure(conn).get_current_revision()
+                if current is not None and current not in _known_revisions():
+                    raise _newer_focal(current) from None
+                raise
         after = current_revision(engine)
         assert after is not None
         return before, after
@@ -89,7 +119,8 @@ def require_schema(url_or_engine: str | URL | Engine) -> None:
     """Fail clearly when the schema is missing or older than this Focal.
 
     Raises:
-        StorageError: not migrated, or behind; names the command that fixes it.
+        StorageError: not migrated, or behind (names the command that fixes it), or migrated by a
+            newer Focal.
     """
     current = current_revision(url_or_engine)
     head = head_revision()

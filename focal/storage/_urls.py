@@ -9,11 +9,28 @@ from sqlalchemy.engine import URL, make_url
 from focal.errors import ConfigError
 
 
+def mask_password(url: str) -> str:
+    """An unparsed URL with its password replaced by `***` (everything between the user name and
+    the last `@` counts as the password, so a password holding `/`, `:` or `@` never shows)."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        scheme, rest = "", url
+    userinfo, at, hostpart = rest.rpartition("@")
+    if not at or ":" not in userinfo:
+        return url
+    user = userinfo.split(":", 1)[0]
+    return f"{scheme}{sep}{user}:***@{hostpart}"
+
+
 def _parse(url: str | URL) -> URL:
     try:
         return make_url(url)
-    except Exception as exc:  # sqlalchemy raises ArgumentError with a generic message
-        raise ConfigError(f"invalid database URL {str(url)!r}: {exc}", key="database_url") from None
+    except Exception:  # ArgumentError, or a ValueError whose text may hold part of the password
+        raise ConfigError(
+            f"invalid database URL {mask_password(str(url))!r}: "
+            "expected dialect+driver://user:password@host:port/database",
+            key="database_url",
+        ) from None
 
 
 def backend(url: str | URL) -> str:

@@ -237,3 +237,45 @@ def test_sqlite_parent_directories_are_created(tmp_path) -> None:  # type: ignor
     path = tmp_path / "deep" / "er" / "focal.db"
     assert upgrade(f"sqlite:///{path}") == (None, head_revision())
     assert path.is_file()
+
+
+# --- a database migrated by a newer Focal ------------------------------------------------------
+
+
+def _stamp(database_url: str, revision: str) -> None:
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("update alembic_version set version_num = :rev"), {"rev": revision})
+    finally:
+        engine.dispose()
+
+
+NEWER = (
+    "the database is at schema revision '0099_from_the_future', which this Focal does not know: it was migrated "
+    "by a newer Focal (this one's newest revision is '{head}'); upgrade Focal, or use a database of this version"
+)
+
+
+@pytest.mark.parametrize("call", [current_revision, upgrade, require_schema])
+def test_a_revision_from_a_newer_focal_is_named_never_run_db_upgrade(database_url: str, call) -> None:  # type: ignore[no-untyped-def]
+    upgrade(database_url)
+    _stamp(database_url, "0099_from_the_future")
+    with pytest.raises(StorageError) as info:
+        call(database_url)
+    assert str(info.value) == NEWER.format(head=head_revision())
+    assert "focal db upgrade" not in str(info.value)
+    engine = make_sync_engine(database_url)
+    try:  # nothing was changed: still stamped with the newer revision
+        with engine.connect() as conn:
+            assert conn.execute(text("select version_num from alembic_version")).scalar_one() == "0099_from_the_future"
+    finally:
+        engine.dispose()
+
+
+def test_an_unparseable_url_is_echoed_without_its_password() -> None:
+    for url in ("postgresql://focal:s3cret@db:port/x", "postgresql://focal:s3/cr:et@db@h:x/db", "focal:s3cret@db:x"):
+        with pytest.raises(ConfigError) as info:
+            upgrade(url)
+        assert "s3" not in str(info.value) and "focal:***@" in str(info.value), str(info.value)
+        assert info.value.key == "database_url"

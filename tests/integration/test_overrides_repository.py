@@ -347,6 +347,27 @@ BAD_WRITES = [
     pytest.param(
         ("t" * 129, "support", "generation", "openai:cheap"), {}, ConfigError, "invalid tenant id", id="long-tenant"
     ),
+    pytest.param(
+        ("acme\n", "support", "generation", "openai:cheap"),
+        {},
+        ConfigError,
+        "tenant_id: invalid tenant id 'acme\\n'",
+        id="tenant-with-trailing-newline",
+    ),
+    pytest.param(
+        ("acme", "support", "generation", "openai:cheap"),
+        {"changed_by": "x" * 129},
+        ConfigError,
+        "changed_by: changed_by (--by) is 129 characters long; at most 128",
+        id="long-changed-by",
+    ),
+    pytest.param(
+        ("acme", "support", "generation", "openai:cheap"),
+        {"changed_by": " "},
+        ConfigError,
+        "changed_by: changed_by (--by) must name who makes the change",
+        id="blank-changed-by",
+    ),
 ]
 
 

@@ -101,3 +101,38 @@ def test_settings_config_dir_loads(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     s = FocalSettings()
     _, catalogs = load_routing_config(s.resolved_config_dir, default_task_tier=s.default_task_tier)
     assert catalogs.agent_ids() == ["support"]  # the configured directory, not the shipped one
+
+
+def test_a_home_relative_data_dir_and_config_dir_are_expanded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("FOCAL_DATA_DIR", "~/fd")  # as a shell passes it inside a value: unexpanded
+    monkeypatch.setenv("FOCAL_CONFIG_DIR", "~/cfg")
+    s = FocalSettings()
+    assert s.data_dir == tmp_path / "home" / "fd"
+    assert s.resolved_config_dir == tmp_path / "home" / "cfg"
+    assert s.resolved_database_url == f"sqlite:///{(tmp_path / 'home' / 'fd' / 'focal.db').as_posix()}"
+    upgrade(s.resolved_database_url)  # the file is where the directory was made, not under ./~/
+    assert (tmp_path / "home" / "fd" / "focal.db").is_file() and not Path("~").exists()
+
+
+@pytest.mark.parametrize(
+    "url", ["sqlite://", "sqlite:///:memory:", "sqlite+aiosqlite:///:memory:", "sqlite:///file::memory:?uri=true"]
+)
+def test_an_in_memory_sqlite_database_is_refused_naming_database_url(url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError) as info:
+        FocalSettings(database_url=url)
+    assert [e["loc"] for e in info.value.errors()] == [("database_url",)]
+    assert "in-memory SQLite database" in str(info.value)
+    monkeypatch.setenv("FOCAL_DATABASE_URL", url)
+    with pytest.raises(ValidationError, match="in-memory SQLite database"):
+        FocalSettings()
+
+
+def test_focal_refuses_an_in_memory_database_set_after_validation(tmp_path: Path) -> None:
+    from focal import ConfigError
+    from focal.app import Focal
+
+    s = FocalSettings(data_dir=tmp_path)
+    s.database_url = "sqlite:///:memory:"  # assignment is not validated
+    with pytest.raises(ConfigError, match="database_url: 'sqlite:///:memory:' is an in-memory SQLite database"):
+        Focal.open(s)

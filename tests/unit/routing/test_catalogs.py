@@ -10,6 +10,7 @@ import pytest
 from focal import ConfigError, NotFoundError
 from focal.routing import (
     AgentCatalogs,
+    CustomTask,
     ModelRegistry,
     PipelineStep,
     StepModelConfig,
@@ -301,9 +302,31 @@ def test_unknown_task_allowed_with_a_default_tier(tmp_path: Path, config_dir: Pa
     _edit(configs / "agents" / "support.yaml", "task_type: scenario_navigation", "task_type: poetry")
     with pytest.raises(ConfigError, match=r"steps\.scenario_filtering\.task_type: unknown task type 'poetry'"):
         AgentCatalogs.load(configs / "agents", registry)
-    catalogs = AgentCatalogs.load(configs / "agents", registry, default_tier=Tier.CHEAP)
-    # the unknown task routes like the step's own task
-    assert catalogs.get("support").step("scenario_filtering").task_type is TaskType.SCENARIO_NAVIGATION
+    catalogs = AgentCatalogs.load(configs / "agents", registry, default_tier=Tier.PREMIUM)
+    # the unknown task keeps its name and runs on the default tier, not on the step's own task's tier
+    cfg = catalogs.get("support").step("scenario_filtering")
+    assert isinstance(cfg.task_type, CustomTask) and cfg.task_type == cfg.task_type.value == "poetry"
+    assert cfg.is_custom_task and cfg.task_tier is Tier.PREMIUM
+
+
+def test_unknown_task_error_names_file_key_and_the_setting(
+    tmp_path: Path, config_dir: Path, registry: ModelRegistry
+) -> None:
+    configs = _dir(tmp_path, config_dir)
+    _edit(configs / "agents" / "support.yaml", "task_type: scenario_navigation", "task_type: Poetry Slam")
+    with pytest.raises(ConfigError) as info:
+        AgentCatalogs.load(configs / "agents", registry)
+    assert (info.value.path, info.value.key) == (
+        str(configs / "agents" / "support.yaml"),
+        "steps.scenario_filtering.task_type",
+    )
+    assert "unknown task type 'Poetry Slam'" in str(info.value) and "FOCAL_DEFAULT_TASK_TIER" in str(info.value)
+    cfg = (
+        AgentCatalogs.load(configs / "agents", registry, default_tier=Tier.CHEAP)
+        .get("support")
+        .step("scenario_filtering")
+    )
+    assert cfg.task_type.value == "poetry_slam" and cfg.task_tier is Tier.CHEAP  # normalized like known names
 
 
 def test_missing_directory(tmp_path: Path, registry: ModelRegistry) -> None:

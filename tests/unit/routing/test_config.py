@@ -92,3 +92,82 @@ def test_validate_never_raises_on_a_broken_registry(tmp_path: Path, config_dir: 
     checked, problems = validate_paths([configs], config_dir=configs)
     assert checked[0] == configs / "models.yaml"
     assert len(problems) == 1 and "invalid YAML" in str(problems[0])  # catalogs are not checked without a registry
+
+
+# --- `validate_paths` runs the checks `load_routing_config` runs --------------------------------
+
+
+def test_validate_refuses_two_files_for_one_agent_like_load(tmp_path: Path, config_dir: Path) -> None:
+    configs = _copy(tmp_path, config_dir)
+    shutil.copy(configs / "agents" / "support.yaml", configs / "agents" / "support.yml")
+    with pytest.raises(ConfigError, match="agent 'support' is also defined in"):
+        load_routing_config(configs)
+    for paths in (
+        [configs],
+        [configs / "agents"],
+        [configs / "agents" / "support.yaml", configs / "agents" / "support.yml"],
+    ):
+        _, problems = validate_paths(paths, config_dir=configs)
+        assert [(p.path, p.detail) for p in problems] == [
+            (
+                str(configs / "agents" / "support.yml"),
+                f"agent 'support' is also defined in {configs / 'agents' / 'support.yaml'}",
+            )
+        ], paths
+
+
+def test_validate_the_same_file_twice_is_not_a_duplicate(config_dir: Path) -> None:
+    support = config_dir / "agents" / "support.yaml"
+    _, problems = validate_paths([support, support, config_dir / "agents"], config_dir=config_dir)
+    assert problems == []
+
+
+def test_validate_refuses_a_config_dir_without_agents_like_load(tmp_path: Path, config_dir: Path) -> None:
+    configs = _copy(tmp_path, config_dir)
+    shutil.rmtree(configs / "agents")
+    with pytest.raises(ConfigError, match="agent catalog directory not found"):
+        load_routing_config(configs)
+    checked, problems = validate_paths([configs], config_dir=configs)
+    assert checked == [configs / "models.yaml"]
+    assert [(p.path, p.detail) for p in problems] == [(str(configs / "agents"), "agent catalog directory not found")]
+
+
+def test_a_bad_default_provider_does_not_hide_the_other_problems(tmp_path: Path, config_dir: Path) -> None:
+    configs = _copy(tmp_path, config_dir)
+    support = configs / "agents" / "support.yaml"
+    text = support.read_text()
+    for old, new in [
+        ("default_provider: anthropic", "default_provider: nope"),
+        ("max_tokens: 800", "max_tokens: 80000"),  # the explicit generation model does not need the default
+        ("model: openai:cheap", "model: openai:gold"),
+        ("fallbacks: [anthropic:capable]", "fallbacks: [ghost:capable]"),  # enforcement names its provider
+    ]:
+        assert old in text, old
+        text = text.replace(old, new, 1)
+    support.write_text(text)
+    _, problems = validate_paths([configs], config_dir=configs)
+    assert [p.key for p in problems] == [
+        "default_provider",
+        "steps.rule_filtering.model",
+        "steps.generation.max_tokens",
+        "steps.enforcement.fallbacks[0]",
+    ]
+    assert "unknown provider 'nope'" in problems[0].detail
+    with pytest.raises(ConfigError) as info:
+        load_routing_config(configs)
+    assert [p.key for p in info.value.problems] == [p.key for p in problems]
+
+
+@pytest.mark.parametrize(
+    "nesting", ["x: " + "[" * 1000 + "]" * 1000, "x:" + "".join(f"\n{' ' * i}a:" for i in range(1, 900)) + " 1"]
+)
+def test_deeply_nested_yaml_is_a_config_error_naming_the_file(tmp_path: Path, config_dir: Path, nesting: str) -> None:
+    configs = _copy(tmp_path, config_dir)
+    support = configs / "agents" / "support.yaml"
+    support.write_text(support.read_text() + nesting + "\n")
+    _, problems = validate_paths([configs], config_dir=configs)
+    assert [(p.path, p.detail) for p in problems] == [(str(support), "invalid YAML: nested too deeply")]
+    registry = configs / "models.yaml"
+    registry.write_text(registry.read_text() + nesting.replace("x:", "deep:", 1) + "\n")
+    with pytest.raises(ConfigError, match=r"models\.yaml: invalid YAML: nested too deeply"):
+        load_routing_config(configs)
