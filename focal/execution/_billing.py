@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 
+from focal.execution._limits import Hold
 from focal.execution.budgets import estimate_call_cost, estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import StreamInterruptedError
 from focal.execution.types import Message, TokenUsage
 from focal.routing import ModelInfo, ModelRegistry
 
-__all__ = ["abandoned_charge", "failure_charge"]
+__all__ = ["failure_charge", "worst_case_charge"]
 
 Pricer = Callable[[ModelInfo, TokenUsage], Decimal]
 
@@ -34,18 +35,19 @@ def failure_charge(
     return cost if cost is not None else Decimal(0)
 
 
-def abandoned_charge(
+def worst_case_charge(
     registry: ModelRegistry,
     model: ModelInfo,
     messages: Sequence[Message],
     instructions: str | None,
     max_tokens: int,
-    reserved: Decimal | None,
+    hold: Hold | None,
 ) -> tuple[Decimal, TokenUsage]:
-    """The cost of an attempt its caller walked away from after it was sent: unknown, so the worst
-    case (what was reserved for it, else the same estimate a reservation would have made), and the
-    tokens that worst case prices (the estimated prompt and the whole output cap)."""
+    """The cost of an attempt whose billed usage is unknown (its caller walked away after it was sent,
+    or its tool loop was cut after some rounds answered): the worst case — what was held for it, its
+    tool loop's later rounds included, else the estimate a reservation would have made — and the
+    tokens that worst case prices (the savings baseline prices the same)."""
     worst = TokenUsage(input=estimate_prompt_tokens(messages, instructions), output=max_tokens)
-    if reserved:
-        return reserved, worst
+    if hold is not None and hold.pending:
+        return hold.estimate, hold.with_rounds(worst)
     return estimate_call_cost(registry, model, messages, max_tokens, instructions), worst

@@ -9,9 +9,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from focal.execution.budgets import BudgetManager, CostLimits, LimitAction, Reservation, estimate_call_cost
+from focal.execution.budgets import (
+    BudgetManager,
+    CostLimits,
+    LimitAction,
+    Reservation,
+    estimate_call_cost,
+    estimate_prompt_tokens,
+)
 from focal.execution.errors import BudgetExceededError, BudgetUnavailableError
-from focal.execution.types import ExecutionContext, Message
+from focal.execution.types import ExecutionContext, Message, TokenUsage
 from focal.logging import get_logger
 from focal.routing import ModelInfo, ModelRegistry, Tier
 
@@ -35,6 +42,10 @@ class Hold:
     """The step's cost limit: the actual cost is checked against it when settled."""
     rounds: list[Hold] | None = None
     """What each later model request of a tool loop holds (admitted one by one as the loop goes on)."""
+    amount: Decimal = Decimal(0)
+    """The estimate admitted (held in the budget when there is one, checked against the limits)."""
+    worst_tokens: TokenUsage | None = None
+    """A round's worst case in tokens (its prompt and the whole output cap): what its hold prices."""
 
     @property
     def pending(self) -> bool:
@@ -43,11 +54,18 @@ class Hold:
             self.reservation is not None or self.run_key is not None or self.step_limit is not None or bool(self.rounds)
         )
 
+    def with_rounds(self, tokens: TokenUsage) -> TokenUsage:
+        """`tokens` plus the worst case of every later round of the tool loop."""
+        for round_hold in self.rounds or ():
+            if round_hold.worst_tokens is not None:
+                tokens = tokens + round_hold.worst_tokens
+        return tokens
+
     @property
     def estimate(self) -> Decimal:
         """The most this attempt was allowed to cost, its tool loop's later rounds included (0 when
         nothing was enforced)."""
-        own = self.reservation.amount if self.reservation is not None else (self.run_estimate or Decimal(0))
+        own = self.reservation.amount if self.reservation is not None else self.amount
         return own + sum((r.estimate for r in self.rounds), Decimal(0)) if self.rounds else own
 
 
@@ -79,8 +97,10 @@ class CostGuard:
         messages: Sequence[Message],
         instructions: str | None,
         max_tokens: int,
+        held: Decimal = Decimal(0),
     ) -> Hold:
-        """Hold this attempt's estimated cost.
+        """Hold this attempt's estimated cost (`held`: what the same step call already holds, for a
+        tool loop's later round: the step limit bounds the call as a whole).
 
         Raises:
             BudgetExceededError: a limit or budget refuses it (`scope`: step, run, day or month) and
@@ -90,15 +110,16 @@ class CostGuard:
         if not self.active:
             return hold
         estimate = estimate_call_cost(self.registry, model, messages, max_tokens, instructions)
+        hold.amount = estimate
         limits, run_id = self.limits, ctx.run_id
         step_limit = limits.step_limit(ctx.step_name)
         try:
             if step_limit is not None:
-                if estimate > step_limit:
+                if held + estimate > step_limit:
                     await self._refuse_unless_warn(
                         BudgetExceededError(
-                            f"step {ctx.step_name!r} call on {model.ref} may cost up to ${estimate:.6f}, over its "
-                            f"limit ${step_limit}",
+                            f"step {ctx.step_name!r} call on {model.ref} may cost up to "
+                            f"${held + estimate:.6f}, over its limit ${step_limit}",
                             tenant_id=ctx.tenant_id,
                             scope="step",
                             limit_usd=step_limit,
@@ -155,7 +176,8 @@ class CostGuard:
         Raises:
             BudgetExceededError: the budget or a limit refuses this round (the loop stops there).
         """
-        round_hold = await self.admit(ctx, model, messages, None, max_tokens)
+        round_hold = await self.admit(ctx, model, messages, None, max_tokens, held=hold.estimate)
+        round_hold.worst_tokens = TokenUsage(input=estimate_prompt_tokens(messages), output=max_tokens)
         if hold.rounds is None:
             hold.rounds = []
         hold.rounds.append(round_hold)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from focal.execution.errors import (
     AuthenticationError,
     BadRequestError,
+    BudgetUnavailableError,
     ContentFiltered,
     ContextWindowExceeded,
     StructuredOutputError,
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AttemptSchedule", "Slot"]
 
-_FATAL = (AuthenticationError, BadRequestError, StructuredOutputError)
+_FATAL = (AuthenticationError, BadRequestError, StructuredOutputError, BudgetUnavailableError)
 """Errors no retry or fallback can fix: they end the call at once."""
 
 

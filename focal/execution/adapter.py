@@ -9,6 +9,7 @@ Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
@@ -147,6 +148,10 @@ class AgnoExecutor:
             return remaining, True
         return timeout, False
 
+    def _limit(self, req: CallRequest) -> _Limit:
+        seconds, deadline_binds = self._timeout(req)
+        return _Limit(seconds, asyncio.get_running_loop().time() + seconds, deadline_binds)
+
     def _kind(self, model: ModelInfo) -> ProviderKind | None:
         kind = self._kinds.get(model.provider, _UNKNOWN)
         if kind is _UNKNOWN:
@@ -166,7 +171,7 @@ class AgnoExecutor:
         object; a reply that does not validate is re-asked once, then `StructuredOutputError`.
         """
         started = time.perf_counter()
-        out, obs = await self._run_once(req, req.messages, req.output_schema)
+        out, obs, limit = await self._run_once(req, req.messages, req.output_schema)
         usage = usage_from_metrics(out.metrics, self._kind(req.model))
         parsed: BaseModel | None = None
         content = out.content
@@ -183,7 +188,9 @@ class AgnoExecutor:
                     ),
                 )
                 try:
-                    out, obs = await self._run_once(req, retry_messages, req.output_schema)
+                    if req.before_next_request is not None:  # the re-ask is another billed request
+                        await req.before_next_request(retry_messages)
+                    out, obs, _ = await self._run_once(req, retry_messages, req.output_schema, limit)
                 except ExecutionError as err:  # the first answer was billed all the same
                     raise self._billed(err, req.model, usage) from err.__cause__
                 usage = usage + usage_from_metrics(out.metrics, self._kind(req.model))
@@ -199,32 +206,36 @@ class AgnoExecutor:
         return self._response(req, content, usage, started, out, obs, parsed)
 
     async def _run_once(
-        self, req: CallRequest, messages: tuple[Message, ...], schema: type[BaseModel] | None
-    ) -> tuple[Any, Any]:
+        self,
+        req: CallRequest,
+        messages: tuple[Message, ...],
+        schema: type[BaseModel] | None,
+        limit: _Limit | None = None,
+    ) -> tuple[Any, Any, _Limit]:
+        """One Agno run: (its output, what the model layer saw, the attempt's time limit). The limit
+        starts once the agent is built (a first use may import an SDK) and a re-ask shares it."""
         agent, agno_input = self._agent(req, schema, messages)
-        timeout, deadline_binds = self._timeout(req)
+        limit = limit or self._limit(req)
         # The HTTP client's timeout bounds each read, not the request: a body dripping in a byte at a
         # time would outlast it, so the whole run is timed too.
         with observe_call() as obs:
             if req.before_next_request is not None:
                 obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout_at(limit.ends_at):
                     out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
             except TimeoutError:
-                if req.tools and not obs.requests_in_flight:  # the call's own tools were running
-                    raise ToolTimeoutError(
-                        f"the call's tools were still running when its {timeout:.2f}s timeout passed "
-                        f"({obs.model_calls} model request(s) answered)"
-                    ) from None
-                raise self._timeout_error(req, timeout, deadline_binds) from None
-            except ExecutionError:
+                raise self._timeout_error(req, limit, obs) from None
+            except ExecutionError as err:
+                err.tools_ran = err.tools_ran or obs.requests_started > 1
                 raise
             except Exception as exc:  # something Agno did not swallow
-                raise map_error(exc, req.model, self.registry) from exc
+                unmapped = map_error(exc, req.model, self.registry)
+                unmapped.tools_ran = obs.requests_started > 1
+                raise unmapped from exc
         if out.status == RunStatus.error or (obs.errors and out.content is None):
             failed = self._run_error(req, obs, out)
-            failed.tools_ran = any(m.role == "tool" for m in (getattr(out, "messages", None) or ()))
+            failed.tools_ran = obs.requests_started > 1  # Agno only asks again after running tool calls
             # the model requests that answered before the failure (a tool round trip) were billed
             raise self._billed(failed, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
         if obs.finish_reason in _FILTERED:
@@ -235,7 +246,7 @@ class AgnoExecutor:
                 request_id=obs.request_id,
             )
             raise self._billed(filtered, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
-        return out, obs
+        return out, obs, limit
 
     def _billed(
         self, err: ExecutionError, model: ModelInfo, usage: TokenUsage, *, replace: bool = False
@@ -255,13 +266,26 @@ class AgnoExecutor:
             return map_error(exc, req.model, self.registry)
         return ProviderError(f"the run failed: {out.content}", provider=req.model.provider, model=req.model.id)
 
-    @staticmethod
-    def _timeout_error(req: CallRequest, timeout: float, deadline_binds: bool) -> ProviderTimeoutError:
-        if deadline_binds:
-            return DeadlineExceededError(
-                f"the turn deadline passed after {timeout:.2f}s", provider=req.model.provider, model=req.model.id
+    def _timeout_error(self, req: CallRequest, limit: _Limit, obs: Any) -> ExecutionError:
+        """The error for an attempt its timer cut: the turn deadline's; the tools' when no model request
+        was in flight; else the provider's, blamed on it (its breaker) only if it had at least its own
+        configured timeout: a step or caller that asks for less is not a sign of the provider's health."""
+        model, seconds, tools_ran = req.model, limit.seconds, obs.requests_started > 1
+        if limit.deadline_binds:
+            late: ExecutionError = DeadlineExceededError(
+                f"the turn deadline passed after {seconds:.2f}s", provider=model.provider, model=model.id
             )
-        return ProviderTimeoutError(f"no answer within {timeout:.2f}s", provider=req.model.provider, model=req.model.id)
+        elif req.tools and not obs.requests_in_flight:
+            late = ToolTimeoutError(
+                f"the call's tools were still running when its {seconds:.2f}s timeout passed "
+                f"({obs.model_calls} model request(s) answered)"
+            )
+        else:
+            late = ProviderTimeoutError(f"no answer within {seconds:.2f}s", provider=model.provider, model=model.id)
+            with contextlib.suppress(Exception):  # a registry without that connection: blamed as before
+                late.blames_provider = seconds >= self.registry.connection(model.provider).timeout_seconds
+        late.tools_ran = tools_ran or isinstance(late, ToolTimeoutError)
+        return late
 
     def _response(
         self,
@@ -440,6 +464,16 @@ class AgnoExecutor:
             provider=req.model.provider,
             model=req.model.id,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class _Limit:
+    """An attempt's time limit: its length, when it ends (event-loop time), and whether the turn
+    deadline is what sets it."""
+
+    seconds: float
+    ends_at: float
+    deadline_binds: bool
 
 
 def _with_focal_messages(

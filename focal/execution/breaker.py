@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from fractions import Fraction
 from typing import Literal
 
 from focal.execution.errors import (
@@ -47,8 +48,9 @@ class BreakerPolicy:
     """When a breaker opens and how long it stays open.
 
     Attributes:
-        failure_threshold: failures within `window_seconds` that open the breaker...
-        failure_ratio: ...when they are also at least this share of the window's results, so a busy
+        failure_threshold: failures within `window_seconds` that open the breaker when they come in
+            a row, or...
+        failure_ratio: ...when they are at least this share of the window's results, so a busy
             provider's scattered errors never open it while a flaky one (failing 2 in 3) does.
         window_seconds: the sliding window results are counted in.
         cooldown_seconds: how long it stays open before letting one probe through.
@@ -100,6 +102,8 @@ def counts_against_breaker(error: BaseException) -> bool:
     breaker for every tenant), even when it cut a stream."""
     if isinstance(error, DeadlineExceededError) or isinstance(error.__cause__, DeadlineExceededError):
         return False
+    if not getattr(error, "blames_provider", True):
+        return False
     return isinstance(error, ProviderUnavailable | ProviderTimeoutError | RateLimitError | StreamInterruptedError) or (
         type(error) is ProviderError and (error.status_code or 0) >= 500
     )
@@ -136,6 +140,9 @@ class CircuitBreaker:
         self._serial = 0
         self._failures: deque[float] = deque()
         self._successes: deque[float] = deque(maxlen=_MAX_TRACKED_SUCCESSES)
+        self._in_a_row = 0  # failures since the last success
+        ratio = Fraction(self.policy.failure_ratio).limit_denominator(10_000)
+        self._ratio = (ratio.numerator, ratio.denominator)  # exact: 7 failures in 100 is 0.07
         self._opened_at = 0.0
         self._cooldown = self.policy.cooldown_seconds
         self._probe: BreakerTicket | None = None
@@ -273,6 +280,7 @@ class CircuitBreaker:
         return current
 
     def _count_success(self) -> None:
+        self._in_a_row = 0
         self._successes.append(self._clock())
 
     def _count_failure(self, now: float) -> None:
@@ -281,9 +289,11 @@ class CircuitBreaker:
         for results in (self._failures, self._successes):
             while results and results[0] < horizon:
                 results.popleft()
-        failures = len(self._failures)
-        if failures >= self.policy.failure_threshold and failures >= self.policy.failure_ratio * (
-            failures + len(self._successes)
+        self._in_a_row += 1
+        failures, (num, den) = len(self._failures), self._ratio
+        if failures >= self.policy.failure_threshold and (
+            self._in_a_row >= self.policy.failure_threshold  # a provider that just went down
+            or failures * den >= num * (failures + len(self._successes))  # a flaky one
         ):
             self._open(now)
 
@@ -291,6 +301,7 @@ class CircuitBreaker:
         self._probe = None
         self._failures.clear()
         self._successes.clear()
+        self._in_a_row = 0
         self._transition(BreakerState.CLOSED)
         self._cooldown = self.policy.cooldown_seconds
 
@@ -304,6 +315,7 @@ class CircuitBreaker:
         self._opened_at = now
         self._failures.clear()
         self._successes.clear()
+        self._in_a_row = 0
         self._transition(BreakerState.OPEN)
 
     def _transition(self, new: BreakerState) -> None:

@@ -84,6 +84,9 @@ class ProviderError(ExecutionError):
     default_retryable = False
     retry_after: float | None = None
     """Seconds the provider asked to wait before trying again (its `Retry-After`), on any status."""
+    blames_provider: bool = True
+    """Whether this failure says something about the provider's health (its breaker counts it). A
+    timeout shorter than the provider's own configured one, asked for by a step or caller, does not."""
 
     def __init__(
         self,

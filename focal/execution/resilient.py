@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel
 
 from focal._ids import new_id
-from focal.execution._billing import abandoned_charge, failure_charge
+from focal.execution._billing import failure_charge, worst_case_charge
 from focal.execution._limits import CostGuard, Hold
 from focal.execution._outcomes import attempt as outcome
 from focal.execution._outcomes import exhausted_error
@@ -36,6 +36,7 @@ from focal.execution.breaker import BreakerState, BreakerTicket, CircuitBreakers
 from focal.execution.budgets import BudgetManager, CostLimits, LimitAction
 from focal.execution.errors import (
     BudgetExceededError,
+    BudgetUnavailableError,
     ConfigurationError,
     DeadlineExceededError,
     ExecutionError,
@@ -267,9 +268,13 @@ class ResilientExecutor:
             req = self._request(state, model, tools, schema, hold)
             started = time.perf_counter()
             response = await self.caller.call(req)
-        except (ProviderError, StructuredOutputError, BudgetExceededError) as err:
+        except (ProviderError, StructuredOutputError, BudgetExceededError, BudgetUnavailableError) as err:
             charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
-            self._failed(state, model, hop, number, cause, err, breaker, started, ticket)  # recorded first
+            priced_as = None
+            if not charge and err.tools_ran:  # a tool loop cut after rounds that answered: billed, unknown
+                charge, priced_as = self._worst_case(state, model, hold)
+                err.cost = charge
+            self._failed(state, model, hop, number, cause, err, breaker, started, ticket, priced_as=priced_as)
             await self.guard.settle_safely(hold, charge)
             return None
         except BaseException as exc:  # cancelled (admitting or waiting): the request may have been billed
@@ -421,11 +426,7 @@ class ResilientExecutor:
         breaker.release_probe(ticket)
         charge, priced_as = Decimal(0), None
         if hold is not None:
-            max_tokens = _max_output(state.plan.params, model)
-            reserved = hold.estimate if hold.pending else None
-            charge, priced_as = abandoned_charge(
-                self.registry, model, state.messages, state.instructions, max_tokens, reserved
-            )
+            charge, priced_as = self._worst_case(state, model, hold)
         attempt = outcome(
             model,
             hop=hop,
@@ -438,8 +439,14 @@ class ResilientExecutor:
             message="abandoned by the caller" if isinstance(exc, asyncio.CancelledError | GeneratorExit) else None,
         )
         state.attempts.append(attempt)
+        if isinstance(exc, ExecutionError):  # not a cancellation: the caller gets the attempts as well
+            exc.attempts = list(state.attempts)  # type: ignore[attr-defined]
         self._record(state, model, attempt, None, streamed=streamed, cost=charge, priced_as=priced_as)
         await self.guard.settle_safely(hold, charge)
+
+    def _worst_case(self, state: _CallState, model: ModelInfo, hold: Hold | None) -> tuple[Decimal, TokenUsage]:
+        max_tokens = _max_output(state.plan.params, model)
+        return worst_case_charge(self.registry, model, state.messages, state.instructions, max_tokens, hold)
 
     def _failed(
         self,
@@ -454,6 +461,7 @@ class ResilientExecutor:
         ticket: BreakerTicket,
         *,
         streamed: bool = False,
+        priced_as: TokenUsage | None = None,
     ) -> None:
         if counts_against_breaker(err):
             breaker.record_failure(ticket)
@@ -481,7 +489,7 @@ class ResilientExecutor:
             detail=str(err)[:300],
             breaker=breaker.state.value,
         )
-        self._record(state, model, attempt, None, error=err, streamed=streamed)
+        self._record(state, model, attempt, None, error=err, streamed=streamed, priced_as=priced_as)
 
     def _succeeded(
         self,

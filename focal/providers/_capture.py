@@ -44,7 +44,8 @@ class CallObservation:
     chunks: int = 0
     first_chunk_at: float | None = None
     requests_in_flight: int = 0
-    """Model requests under way now (0 while Agno runs the call's tools between them)."""
+    """Model requests under way (0 while Agno runs the call's tools between them). A request cut by a
+    cancellation (the call's timeout) stays counted: it was in flight when the call was cut."""
     requests_started: int = 0
     before_next_request: Callable[[Any], Awaitable[None]] | None = None
     """Awaited with Agno's messages before each model request of the run after the first (a tool
@@ -170,12 +171,13 @@ class ObservingMixin:
         await self._focal_next_round(args, kwargs)
         self._focal_in_flight(1)
         try:
-            return await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
+            response = await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
+            self._focal_in_flight(-1)
             self._focal_error(exc)
             raise
-        finally:
-            self._focal_in_flight(-1)
+        self._focal_in_flight(-1)  # not on a cancellation: see `requests_in_flight`
+        return response
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:
         self._focal_stream_opened()
@@ -203,10 +205,10 @@ class ObservingMixin:
             async for item in super().ainvoke_stream(*args, **kwargs):  # type: ignore[misc]
                 yield item
         except Exception as exc:
+            self._focal_in_flight(-1)
             self._focal_error(exc)
             raise
-        finally:
-            self._focal_in_flight(-1)
+        self._focal_in_flight(-1)  # not on a cancellation or a consumer gone: see `requests_in_flight`
 
 
 def watch_request_ids(sdk_client: Any, header: str) -> None:

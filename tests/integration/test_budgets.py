@@ -22,6 +22,8 @@ from focal.execution.testing import FakeModels
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository
 from focal.storage import make_async_engine, make_sync_engine, upgrade
 
+SONNET = "anthropic/claude-sonnet-5"
+
 
 @pytest.fixture
 async def budgets(database_url: str) -> AsyncIterator[BudgetManager]:
@@ -341,7 +343,7 @@ async def test_each_round_of_a_tool_loop_is_admitted_so_tools_cannot_overspend(e
         refunded.append(order_id)
         return f"refunded {order_id}"
 
-    sonnet = "anthropic/claude-sonnet-5"
+    sonnet = SONNET
     fakes.script(sonnet, *({"tool": "refund", "args": {"order_id": f"A{i}"}} for i in range(5)), "all done")
     plan = await executor.plan(ctx())
     estimate = executor.registry.estimate_cost(plan.hops[0], 40, plan.params.max_tokens)  # a request's worst case
@@ -355,3 +357,81 @@ async def test_each_round_of_a_tool_loop_is_admitted_so_tools_cannot_overspend(e
     assert (record.status, record.error_class, record.input_tokens) == ("error", "BudgetExceededError", 200)
     assert status.spent_usd == record.cost_usd > 0 and status.reserved_usd == 0
     assert status.spent_usd <= status.limit_usd
+
+
+def refund_tool(refunded: list[str]):  # type: ignore[no-untyped-def]
+    def refund(order_id: str) -> str:
+        """Refund an order."""
+        refunded.append(order_id)
+        return f"refunded {order_id}"
+
+    return refund
+
+
+async def test_a_step_limit_bounds_the_whole_tool_loop_not_each_round(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    executor, _budgets, fakes, records = executor_with_budgets
+    refunded: list[str] = []
+    fakes.script(SONNET, *({"tool": "refund", "args": {"order_id": f"A{i}"}} for i in range(5)), "all done")
+    plan = await executor.plan(ctx())
+    one_round = executor.registry.estimate_cost(plan.hops[0], 60, plan.params.max_tokens)
+    executor.cost_limits = CostLimits(steps={"generation": one_round * Decimal("2.5")}, on_limit=LimitAction.ABORT)
+    with pytest.raises(BudgetExceededError) as info:
+        await executor.run("refund everything", ctx(), tools=[refund_tool(refunded)])
+    assert info.value.scope == "step" and refunded == ["A0", "A1"]  # the third round would pass the limit
+    assert [r.error_class for r in records] == ["BudgetExceededError"]
+
+
+async def test_a_tool_loop_cut_by_the_deadline_is_charged_its_rounds_at_worst(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    from focal.execution import DeadlineExceededError
+
+    executor, budgets, fakes, records = executor_with_budgets
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="abort")
+    calls: list[str] = []
+
+    async def lookup(order_id: str) -> str:
+        """Look an order up (the third lookup hangs)."""
+        calls.append(order_id)
+        if len(calls) == 3:
+            await asyncio.sleep(2)
+        return "found"
+
+    fakes.script(SONNET, *({"tool": "lookup", "args": {"order_id": f"A{i}"}} for i in range(3)), "done")
+    with pytest.raises(DeadlineExceededError) as info:
+        await executor.run("look everything up", ctx().with_deadline_in(0.5), tools=[lookup])
+    assert info.value.tools_ran and fakes.calls(SONNET) == 3  # not retried: the lookups would run again
+    (record,) = records
+    (status,) = await budgets.status("acme")
+    plan = await executor.plan(ctx())
+    one_round = executor.registry.estimate_cost(plan.hops[0], 10, plan.params.max_tokens)
+    assert record.cost_usd > 2 * one_round  # three answered rounds, usage unknown: their worst case
+    assert status.spent_usd == record.cost_usd and status.reserved_usd == 0
+    assert record.premium_cost_usd >= record.cost_usd  # the savings baseline prices the same rounds
+
+
+async def test_a_budget_store_failing_mid_loop_keeps_the_rounds_usage(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
+    from sqlalchemy.exc import OperationalError
+
+    from focal.execution import BudgetUnavailableError
+
+    executor, budgets, fakes, records = executor_with_budgets
+    await budgets.set_budget("acme", "day", Decimal("10"), on_limit="abort")
+    refunded: list[str] = []
+    fakes.script(SONNET, *({"tool": "refund", "args": {"order_id": f"A{i}"}} for i in range(3)), "done")
+    real_reserve = budgets.reserve
+
+    async def failing_after_first(*args, **kwargs):  # type: ignore[no-untyped-def]
+        budgets.reserve = down  # type: ignore[method-assign]
+        return await real_reserve(*args, **kwargs)
+
+    async def down(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise OperationalError("UPDATE budget_usage", {}, Exception("server closed the connection"))
+
+    budgets.reserve = failing_after_first  # type: ignore[method-assign]
+    with pytest.raises(BudgetUnavailableError):
+        await executor.run("refund everything", ctx(), tools=[refund_tool(refunded)])
+    budgets.reserve = real_reserve  # type: ignore[method-assign]
+    await executor.drain()
+    (record,) = records
+    assert refunded == ["A0"] and (record.input_tokens, record.output_tokens) == (100, 50)  # the answered round
+    (status,) = await budgets.status("acme")
+    assert status.spent_usd == record.cost_usd > 0 and status.reserved_usd == 0

@@ -82,6 +82,28 @@ def test_a_flaky_provider_opens_but_a_busy_ones_scattered_errors_do_not() -> Non
         BreakerPolicy(failure_ratio=0)
 
 
+def test_a_provider_that_goes_down_after_healthy_traffic_opens_at_once() -> None:
+    breaker, clock, _ = make(threshold=3, window=10)
+    for _ in range(500):  # a busy, healthy provider
+        breaker.record_success()
+    for _ in range(3):  # then down: three failures in a row open it, the old successes notwithstanding
+        assert breaker.state is BreakerState.CLOSED
+        clock.now += 0.1
+        breaker.record_failure()
+    assert breaker.state is BreakerState.OPEN
+
+
+def test_the_failure_ratio_is_exact() -> None:
+    breaker = CircuitBreaker("k", BreakerPolicy(failure_threshold=7, failure_ratio=0.07), clock=lambda: 0.0)
+    for _ in range(87):
+        breaker.record_success()
+    for _ in range(6):  # 93 successes in all
+        breaker.record_failure()
+        breaker.record_success()  # never in a row
+    breaker.record_failure()  # 7 failures in 100 results: exactly 0.07
+    assert breaker.state is BreakerState.OPEN
+
+
 def test_half_open_lets_exactly_one_probe_and_success_closes() -> None:
     breaker, clock, changes = make()
     for _ in range(3):
@@ -140,6 +162,7 @@ class Model:
         self.state = "closed"
         self.failures: list[float] = []
         self.successes: list[float] = []
+        self.in_a_row = 0
         self.opened_at = 0.0
         self.cooldown = cooldown
         self.probe = False
@@ -161,6 +184,7 @@ class Model:
     def success(self, now: float) -> None:
         self.current(now)
         self.probe = False
+        self.in_a_row = 0
         if self.state != "closed":
             self.state, self.cooldown, self.failures, self.successes = "closed", self.base, [], []
             return
@@ -171,15 +195,17 @@ class Model:
         if self.state == "half_open" or self.probe:
             self.probe = False
             self.cooldown = max(self.base, min(self.cooldown * 2, 40.0))
-            self.state, self.opened_at, self.failures, self.successes = "open", now, [], []
+            self.state, self.opened_at, self.failures, self.successes, self.in_a_row = "open", now, [], [], 0
             return
         if self.state == "open":
             return
         self.failures = [t for t in self.failures if t >= now - self.window] + [now]
         self.successes = [t for t in self.successes if t >= now - self.window]
+        self.in_a_row += 1
         failed = len(self.failures)
-        if failed >= self.threshold and failed >= 0.5 * (failed + len(self.successes)):  # the default ratio
-            self.state, self.opened_at, self.failures, self.successes = "open", now, [], []
+        flaky = 2 * failed >= failed + len(self.successes)  # the default ratio, 0.5
+        if failed >= self.threshold and (self.in_a_row >= self.threshold or flaky):
+            self.state, self.opened_at, self.failures, self.successes, self.in_a_row = "open", now, [], [], 0
 
 
 ops = st.lists(
@@ -330,6 +356,7 @@ class BreakerMachine(RuleBasedStateMachine):
         self.expected_cooldown = BASE_COOLDOWN
         self.failures: list[float] = []
         self.successes: list[float] = []
+        self.in_a_row = 0
 
     @initialize(threshold=st.integers(1, 4))
     def setup(self, threshold: int) -> None:
@@ -350,7 +377,7 @@ class BreakerMachine(RuleBasedStateMachine):
     def _changed(self, key: str, old: BreakerState, new: BreakerState) -> None:
         assert old is not new
         self.changes.append(new)
-        self.failures, self.successes = [], []
+        self.failures, self.successes, self.in_a_row = [], [], 0
         if new is BreakerState.OPEN:
             self.opened_at = self.clock.now
 
@@ -425,17 +452,20 @@ class BreakerMachine(RuleBasedStateMachine):
             return
         failures = [t for t in [*self.failures, now] if t >= now - WINDOW]
         successes = [t for t in self.successes if t >= now - WINDOW]
+        in_a_row = self.in_a_row + 1
         self._report(ticket, ok)
         if ok:  # counts towards the window's ratio
             assert self.breaker.state is BreakerState.CLOSED
             self.successes.append(now)
+            self.in_a_row = 0
             return
-        if len(failures) >= self.threshold and len(failures) >= 0.5 * (len(failures) + len(successes)):
+        flaky = 2 * len(failures) >= len(failures) + len(successes)
+        if len(failures) >= self.threshold and (in_a_row >= self.threshold or flaky):
             assert self.breaker.state is BreakerState.OPEN, f"{len(failures)} of {len(failures) + len(successes)} open"
             assert self.opened_at == now
         else:
             assert self.breaker.state is BreakerState.CLOSED
-            self.failures, self.successes = failures, successes
+            self.failures, self.successes, self.in_a_row = failures, successes, in_a_row
 
     @precondition(lambda self: self.inflight)
     @rule(pick=st.integers(0, 10**6))

@@ -63,3 +63,31 @@ async def test_a_slow_tool_times_out_without_blaming_the_provider(harness: Harne
     breaker = harness.executor.breakers.get(harness.executor.registry.parse_ref(SONNET).breaker_key)
     assert breaker.state is BreakerState.CLOSED
     assert {r.error_class for r in harness.records} == {"ToolTimeoutError"}
+
+
+async def test_a_provider_that_hangs_while_tools_are_offered_is_a_provider_timeout(harness: Harness) -> None:
+    def lookup(order_id: str) -> str:
+        """Look an order up."""
+        return "found"
+
+    await harness.executor.run("warm up", harness.ctx())
+    harness.fakes.models[SONNET].delay = 1.0  # the primary hangs; the fallback answers at once
+    response = await harness.executor.run("find A1", harness.ctx(timeout_seconds=0.1), tools=[lookup])
+    assert response.model_id == "gpt-4o" and response.fallback_used
+    failed = [a.error_class for a in response.attempts if a.status == CallStatus.ERROR]
+    assert failed == ["ProviderTimeoutError"] * 3  # retried: no tool ran, nothing would repeat
+    breaker = harness.executor.breakers.get(harness.executor.registry.parse_ref(SONNET).breaker_key)
+    assert breaker.state is BreakerState.CLOSED  # 0.1 s is the caller's choice, shorter than the provider's own
+
+
+async def test_tool_messages_in_the_history_do_not_stop_retries(harness: Harness) -> None:
+    from focal.execution import Message, Role
+
+    history = [
+        Message(Role.USER, "where is A1?"),
+        Message(Role.TOOL, "A1 shipped yesterday", tool_call_id="call_1"),
+        Message(Role.USER, "and when does it arrive?"),
+    ]
+    harness.fakes.script(SONNET, ProviderUnavailable("down"), "tomorrow")
+    response = await harness.executor.run(history, harness.ctx())
+    assert response.content == "tomorrow" and harness.fakes.calls(SONNET) == 2
