@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alembic import command
@@ -9,14 +11,21 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.util import CommandError
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 from sqlalchemy.engine import URL
 from sqlalchemy.exc import OperationalError
 
 from focal.errors import StorageError
 from focal.storage._engines import make_sync_engine
+from focal.storage._urls import mask_password
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not on POSIX
+    fcntl = None  # type: ignore[assignment]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+_MIGRATION_LOCK_KEY = 0x466F63616C  # "Focal": the advisory lock concurrent PostgreSQL upgrades share
 
 
 def _config() -> Config:
@@ -52,8 +61,12 @@ def _check_known(current: str | None) -> None:
 
 
 def _unreachable(engine: Engine, exc: OperationalError) -> StorageError:
-    first = str(exc.orig or exc).strip().splitlines()[0]
-    return StorageError(f"cannot reach the database {engine.url.render_as_string()}: {first}")
+    shown = mask_password(engine.url.render_as_string(hide_password=False))
+    if "@" in (engine.url.host or ""):  # an unquoted `@` in the password: the driver's text would show part of it
+        first = "the URL's password holds an unquoted '@' (write it as %40)"
+    else:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+    return StorageError(f"cannot reach the database {shown}: {first}")
 
 
 def _with_engine(url_or_engine: str | URL | Engine) -> tuple[Engine, bool]:
@@ -93,26 +106,50 @@ def upgrade(url_or_engine: str | URL | Engine, revision: str = "head") -> tuple[
     """
     engine, owned = _with_engine(url_or_engine)
     try:
-        before = current_revision(engine)
-        cfg = _config()
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            try:
-                command.upgrade(cfg, revision)
-            except CommandError:
-                # e.g. another process stamped a revision we do not know between our check and here
-                current = MigrationContext.configure(conn).get_current_revision()
-                if current is not None and current not in _known_revisions():
-                    raise _newer_focal(current) from None
-                raise
-        after = current_revision(engine)
-        assert after is not None
-        return before, after
+        with _one_migrator(engine):
+            return _upgrade(engine, revision)
     except OperationalError as exc:
         raise _unreachable(engine, exc) from None
     finally:
         if owned:
             engine.dispose()
+
+
+@contextmanager
+def _one_migrator(engine: Engine) -> Iterator[None]:
+    """Serialize upgrades of one SQLite file across processes (workers starting together), with an
+    `flock` on a lock file beside it: SQLite runs DDL outside Alembic's transaction, so two
+    concurrent upgrades would both try to create the same tables. (PostgreSQL: an advisory lock,
+    taken inside the upgrade's transaction.)"""
+    database = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not database or database == ":memory:" or fcntl is None:
+        yield
+        return
+    lock_path = Path(database).expanduser().with_name(Path(database).name + ".migrate-lock")
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        yield
+
+
+def _upgrade(engine: Engine, revision: str) -> tuple[str | None, str]:
+    before = current_revision(engine)
+    cfg = _config()
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":  # concurrent upgrades wait for each other
+            conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _MIGRATION_LOCK_KEY})
+        cfg.attributes["connection"] = conn
+        try:
+            command.upgrade(cfg, revision)
+        except CommandError:
+            # e.g. another process stamped a revision we do not know between our check and here
+            current = MigrationContext.configure(conn).get_current_revision()
+            if current is not None and current not in _known_revisions():
+                raise _newer_focal(current) from None
+            raise
+    after = current_revision(engine)
+    assert after is not None
+    return before, after
 
 
 def require_schema(url_or_engine: str | URL | Engine) -> None:

@@ -72,16 +72,21 @@ def clean(value: str) -> str:
 
 
 def fit(value: Any, length: int | None, *, identifier: bool) -> Any:
-    """`value` as a string both databases store: no NUL bytes, at most `length` characters."""
+    """`value` as a string both databases store: no NUL bytes, at most `length` characters. An
+    identifier that had to be cut or cleaned keeps a hash of its whole original value, so two ids
+    never become one (`"ac\\x00me"` is not stored as `"acme"`)."""
     if value is None:
         return None
-    value = clean(value if type(value) is str else str(value))
-    if length is None or len(value) <= length:
+    raw = value if type(value) is str else str(value)
+    value = clean(raw)
+    changed = identifier and value is not raw and value != raw
+    if not changed and (length is None or len(value) <= length):
         return value
-    if not identifier or length <= _HASH_CHARS + 1:
+    if not identifier or (length is not None and length <= _HASH_CHARS + 1):
         return value[:length]
-    digest = hashlib.sha256(value.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
-    return f"{value[: length - _HASH_CHARS - 1]}~{digest}"
+    digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
+    keep = len(value) if length is None else min(len(value), length - _HASH_CHARS - 1)
+    return f"{value[:keep]}~{digest}"
 
 
 def stored_identifier(column: str, value: str) -> str:

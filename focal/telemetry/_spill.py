@@ -66,13 +66,16 @@ def append(path: Path, data: bytes) -> None:
     """
     wait = 0.0005
     while True:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+        fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o666)
         try:
             while True:
                 locked = _try_lock(fd)
                 if not _is_at(fd, path):
                     break  # a replay moved it away (or removed it): open the file now at the path
                 if locked:
+                    size = os.fstat(fd).st_size
+                    if size and os.pread(fd, 1, size - 1) != b"\n":  # a writer died mid-line: end that line
+                        data = b"\n" + data
                     view = memoryview(data)
                     while view:
                         view = view[os.write(fd, view) :]

@@ -222,7 +222,7 @@ def export_jsonl(
                 counts["runs"] += 1
 
     if stream:
-        with target.open("w", encoding="utf-8") as fh:
+        with target.open("a", encoding="utf-8") as fh:  # "a": a redirected stdout keeps what it holds
             write(fh)
         return counts
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -241,6 +241,8 @@ def export_jsonl(
 
 def _export_target(path: Path) -> tuple[Path, bool]:
     """Where an export to `path` writes, and whether directly (a stream) or by renaming a whole file over it."""
+    if _is_descriptor(path):  # /dev/stdout redirected to a file (`>> out.log`) is appended to, never replaced
+        return path, True
     try:
         mode = path.stat().st_mode  # of the symlink's target, for a symlink
     except FileNotFoundError:
@@ -252,3 +254,9 @@ def _export_target(path: Path) -> tuple[Path, bool]:
     if stat.S_ISDIR(mode):
         raise IsADirectoryError(errno.EISDIR, "it is a directory", str(path))
     raise OSError(errno.EINVAL, "not a regular file, FIFO or character device", str(path))
+
+
+def _is_descriptor(path: Path) -> bool:
+    """`/dev/stdout`, `/dev/stderr`, `/dev/fd/N`, `/proc/self/fd/N`: an already open file of this process."""
+    text = str(path)
+    return text in ("/dev/stdout", "/dev/stderr") or text.startswith(("/dev/fd/", "/proc/self/fd/"))

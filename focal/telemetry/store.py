@@ -48,7 +48,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from focal.logging import get_logger
 from focal.storage.telemetry_tables import WorkflowRunRow
 from focal.telemetry import _spill
-from focal.telemetry._encode import call_insert, run_row
+from focal.telemetry._encode import call_insert, plain_json, run_row
 from focal.telemetry._spill import SPILL_FILE
 from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
 
@@ -228,7 +228,7 @@ class TelemetryStore:
         self._write_rejected({"type": "unreadable", "error": error, "line": line})
 
     def _write_rejected(self, item: dict[str, Any]) -> None:
-        line = json.dumps(item, default=str)
+        line = _json_line(item)
         try:
             self.spill_dir.mkdir(parents=True, exist_ok=True)
             with self.rejected_path.open("a", encoding="utf-8") as fh:
@@ -275,9 +275,9 @@ class TelemetryStore:
     def _spill(self, records: list[LLMCallRecord | WorkflowRunRecord]) -> None:
         """Append records to the JSONL spill file, fsync'd (blocking: the writer runs it in a thread)."""
         lines = []
-        for record in records:
+        for record in records:  # each line on its own: one record's odd value never holds back the rest
             kind = "call" if isinstance(record, LLMCallRecord) else "run"
-            lines.append(json.dumps({"type": kind, "record": record.to_json_dict()}, default=str))
+            lines.append(_json_line({"type": kind, "record": record.to_json_dict()}))
         data = ("\n".join(lines) + "\n").encode("utf-8")
         with self._spill_lock:  # one thread of this process at a time (the file lock covers processes)
             self.spill_dir.mkdir(parents=True, exist_ok=True)
@@ -400,3 +400,12 @@ def _refused(exc: BaseException) -> bool:
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _json_line(item: dict[str, Any]) -> str:
+    """One JSONL line for the spill or rejected file: plain JSON whatever the record holds (a tuple
+    key, a value whose `str()` fails), so writing it can never fail on its content."""
+    try:
+        return json.dumps(plain_json(item))
+    except Exception as exc:  # a value that cannot even be turned into a string
+        return json.dumps({"type": "unencodable", "error": f"{type(exc).__name__}: {exc}", "repr": repr(item)[:10_000]})

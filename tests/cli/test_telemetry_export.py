@@ -119,3 +119,20 @@ def test_a_directory_or_a_socket_is_refused(
     link = tmp_path / "to-dir"
     link.symlink_to(tmp_path / "dir")
     assert "it is a directory" in refused(db, link)
+
+
+def test_a_redirected_stdout_is_appended_to_not_replaced(db: tuple[str, ...], tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "out.log"
+    log.write_text("earlier line\n")
+    inode = log.stat().st_ino
+    with log.open("a") as out:  # `focal telemetry export /dev/stdout >> out.log`
+        done = subprocess.run(
+            [sys.executable, "-m", "focal", *db, "/dev/stdout"], stdout=out, stderr=subprocess.PIPE, text=True
+        )
+    assert done.returncode == 0, done.stderr
+    assert log.stat().st_ino == inode  # the same file, not one renamed over it
+    lines = log.read_text().splitlines()
+    assert lines[0] == "earlier line" and exported_types("\n".join(lines[1:4])) == ["call", "call", "run"]

@@ -279,3 +279,25 @@ def test_an_unparseable_url_is_echoed_without_its_password() -> None:
             upgrade(url)
         assert "s3" not in str(info.value) and "focal:***@" in str(info.value), str(info.value)
         assert info.value.key == "database_url"
+
+
+def _upgrade_in_a_process(url: str) -> str:
+    from focal.storage import upgrade as upgrade_schema
+
+    return upgrade_schema(url)[1]
+
+
+def test_workers_starting_together_all_migrate_a_fresh_database(database_url: str) -> None:
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(6) as pool:
+        results = pool.map(_upgrade_in_a_process, [database_url] * 6)
+    assert results == [head_revision()] * 6  # none failed on a table another worker had just created
+
+
+def test_a_password_with_an_unquoted_at_sign_never_shows() -> None:
+    with pytest.raises(StorageError) as info:
+        upgrade("postgresql+psycopg://u:p@ss@word@127.0.0.1:1/x")
+    message = str(info.value)
+    assert "ss@word" not in message and "p@ss" not in message and "u:***@" in message
+    assert "%40" in message  # says how to write it

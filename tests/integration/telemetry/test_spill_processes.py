@@ -127,3 +127,20 @@ async def test_a_replay_waits_for_a_write_in_progress(database_url: str, tmp_pat
     await engine.dispose()
     assert ids == {"early-0", "early-1", "early-2", "late"}
     assert not (tmp_path / "telemetry-rejected.jsonl").exists()
+
+
+async def test_a_line_torn_by_a_dead_writer_does_not_swallow_the_next_record(database_url: str, tmp_path: Path) -> None:
+    upgrade(database_url)
+    engine = make_async_engine(database_url)
+    store = TelemetryStore(engine, spill_dir=tmp_path)
+    store.close_sync()
+    line = json.dumps({"type": "call", "record": _record("torn").to_json_dict()})
+    tmp_path.joinpath("telemetry-spill.jsonl").write_text(line[:100])  # a writer killed mid-line
+    store.record_call(_record("next"))  # spilled after the torn line, on a line of its own
+    assert await TelemetryStore(engine, spill_dir=tmp_path).replay_spill() == 1
+    async with engine.connect() as conn:
+        ids = set((await conn.execute(select(LLMCallRow.attempt_id))).scalars())
+    await engine.dispose()
+    assert ids == {"next"}
+    (rejected,) = (tmp_path / "telemetry-rejected.jsonl").read_text().splitlines()
+    assert json.loads(rejected)["line"] == line[:100]  # the torn half is set aside, alone

@@ -131,11 +131,13 @@ async def test_both_databases_store_the_same_rows(database_url: str, engine, tmp
     assert first.tenant_id != second.tenant_id and {len(first.tenant_id), len(second.tenant_id)} == {128}
     assert first.tenant_id.startswith(shared[:100]) and len(first.session_id) == 256
     assert second.error_message == "bad byte  in body" and second.finish_reason == "f" * 32
-    assert third.error_message == "lone ? surrogate" and third.request_id == "r" * 100
+    assert third.error_message == "lone ? surrogate"  # free text: cleaned plainly
+    assert third.request_id.startswith("r" * 100 + "~")  # an identifier: cleaned, marked by its hash
     assert fourth.resolution_reason == "r" * 10_000  # unbounded text is kept whole
     (stored_run,) = await rows(engine, WorkflowRunRow)
     assert stored_run.run_id == fourth.run_id and len(stored_run.run_id) == 64
-    assert stored_run.steps == [fourth.step_name, "nulstep"] and stored_run.error == "failed  here"
+    assert stored_run.steps[0] == fourth.step_name and stored_run.steps[1].startswith("nulstep~")
+    assert stored_run.error == "failed  here"
     assert (len(stored_run.agent_id), len(stored_run.workflow_name), len(stored_run.session_id)) == (128, 128, 256)
 
     sync = create_engine(database_url)
@@ -148,3 +150,43 @@ async def test_both_databases_store_the_same_rows(database_url: str, engine, tmp
         assert [r.run_id for r in analytics.runs(tenant=tenant_a)] == [stored_run.run_id]
     finally:
         sync.dispose()
+
+
+TUPLE_KEYED = {("region", "eu"): 1}
+"""Metadata `json.dumps(default=str)` cannot write (`default` never applies to keys)."""
+
+
+async def test_a_refused_record_with_odd_metadata_is_set_aside_and_the_rest_written(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = TelemetryStore(engine, spill_dir=tmp_path)
+    store.record_call(call(agent_id=None, metadata=TUPLE_KEYED))  # the database refuses it (NOT NULL)
+    for i in range(20):
+        store.record_call(call(request_id=f"r{i}"))
+    await store.aclose()
+    assert len(await rows(engine, LLMCallRow)) == 20 and store.pending == 0
+    (rejected,) = [json.loads(line) for line in store.rejected_path.read_text().splitlines()]
+    assert rejected["record"]["metadata"] == {"('region', 'eu')": 1}
+
+
+async def test_odd_metadata_spills_and_replays_whole(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    down = make_async_engine(f"sqlite:///{tmp_path / 'missing' / 'nowhere.db'}")  # cannot be opened: an outage
+    store = TelemetryStore(down, spill_dir=tmp_path)
+    store.record_call(call(metadata=TUPLE_KEYED, request_id="odd"))
+    store.record_call(call(request_id="plain"))
+    await store.aclose()
+    await down.dispose()
+    assert store.records_spilled == 2
+    replayer = TelemetryStore(engine, spill_dir=tmp_path)
+    assert await replayer.replay_spill() == 2
+    await replayer.aclose()
+    stored = {r.request_id: r.metadata for r in await rows(engine, LLMCallRow)}
+    assert stored == {"odd": {"('region', 'eu')": 1}, "plain": None}
+
+
+async def test_identifiers_cleaned_to_fit_never_merge_with_another(engine, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    store = TelemetryStore(engine, spill_dir=tmp_path)
+    store.record_call(call(session_id="s\x001"))
+    store.record_call(call(session_id="s1"))
+    await store.aclose()
+    sessions = sorted(r.session_id for r in await rows(engine, LLMCallRow))
+    assert len(set(sessions)) == 2 and "s1" in sessions
+    assert next(s for s in sessions if s != "s1").startswith("s1~")  # cleaned, and marked by its hash
