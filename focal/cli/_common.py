@@ -16,6 +16,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from focal.errors import ConfigError, FocalError
@@ -187,7 +188,7 @@ def print_table(title: str, columns: Sequence[str], rows: Iterable[Sequence[Any]
     for column in columns:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(jsonable(v)) for v in row))
+        table.add_row(*(Text("" if v is None else str(jsonable(v))) for v in row))  # Text: ids are never markup
     console.print(table)
 
 

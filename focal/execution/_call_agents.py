@@ -35,7 +35,18 @@ def per_call_copy(template: Agent) -> Agent:
     the copy (`copy.copy` without the pickle-protocol detour; Agent is a plain dataclass)."""
     clone = object.__new__(type(template))
     clone.__dict__.update(template.__dict__)
+    for name in _RUN_LISTS:  # Agno appends to these in place during a run: each call gets its own
+        if name in clone.__dict__:
+            clone.__dict__[name] = []
+    for name in _RUN_CACHES:
+        if isinstance(clone.__dict__.get(name), dict):
+            clone.__dict__[name] = {}
     return clone
+
+
+_RUN_LISTS = ("_connectable_tools_initialized_on_run", "_mcp_tools_initialized_on_run")
+"""Toolkits a run connected (closed when it ends): shared, one tenant's run would close another's."""
+_RUN_CACHES = ("_callable_tools_cache", "_callable_knowledge_cache")
 
 
 def session_dies_with_run(agent: Any) -> bool:

@@ -297,8 +297,7 @@ class CostGuard:
                 last = exc
         log.error("budget_settle_failed", error=str(last), tenant_id=reservation.tenant_id, cost_usd=str(actual))
 
-    def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
-        """Forget a run's spend tracking (of `tenant_id`, or of every tenant using that run id);
-        returns what it spent."""
-        keys = [(tenant_id, run_id)] if tenant_id is not None else [k for k in self._run_spend if k[1] == run_id]
-        return sum((self._run_spend.pop(k, Decimal(0)) for k in keys), Decimal(0))
+    def end_run(self, run_id: str, tenant_id: str) -> Decimal:
+        """Forget one tenant's spend tracking of a run (run ids are the host's: another tenant may use
+        the same one); returns what it spent."""
+        return self._run_spend.pop((tenant_id, run_id), Decimal(0))

@@ -10,7 +10,14 @@ from focal.execution.errors import ConfigurationError
 from focal.execution.fallback import FallbackPolicy
 from focal.execution.types import ExecutionContext
 from focal.providers import CallParams
-from focal.routing import ModelInfo, ModelResolver, PipelineStep, default_fallback_chain, get_tier_for_task
+from focal.routing import (
+    ModelInfo,
+    ModelResolver,
+    PipelineStep,
+    check_tenant_id,
+    default_fallback_chain,
+    get_tier_for_task,
+)
 
 __all__ = ["CallPlan", "PlanCache", "plan_call"]
 
@@ -52,6 +59,7 @@ async def plan_call(resolver: ModelResolver, fallback: FallbackPolicy, ctx: Exec
                 temperature=res.temperature, max_tokens=res.max_tokens, timeout_seconds=res.timeout_seconds
             )
         elif ctx.task_type:
+            check_tenant_id(ctx.tenant_id)  # the resolver checks it on the pipeline-step path
             catalog = resolver.catalogs.get(ctx.agent_id)
             tier = get_tier_for_task(ctx.task_type, default=resolver.default_task_tier)
             model = registry.get(catalog.default_provider, tier)

@@ -223,7 +223,12 @@ class AgnoExecutor:
                 obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
                 async with asyncio.timeout_at(limit.ends_at):
-                    out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
+                    if req.tools:  # tools read who they act for from `run_context.session_state`, never from the model
+                        out = await agent.arun(
+                            agno_input, session_id=req.ctx.session_id, user_id=None, session_state=_who(req.ctx)
+                        )
+                    else:
+                        out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
             except TimeoutError:
                 raise self._timeout_error(req, limit, obs) from None
             except ExecutionError as err:
@@ -464,6 +469,12 @@ class AgnoExecutor:
             provider=req.model.provider,
             model=req.model.id,
         )
+
+
+def _who(ctx: ExecutionContext) -> dict[str, Any]:
+    """A fresh session state for one run's tools: the host's tenant, agent and session (a tool that
+    changes it changes nothing Focal records: records take these from the context)."""
+    return {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session_id}
 
 
 @dataclass(frozen=True, slots=True)

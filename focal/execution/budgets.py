@@ -37,8 +37,10 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from focal.errors import ConfigError
 from focal.execution._estimates import estimate_call_cost, estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import BudgetExceededError, ConfigurationError
+from focal.routing import check_tenant_id
 from focal.storage.budget_tables import NANO_USD, BudgetReservation, BudgetUsage, TenantBudget
 from focal.storage.tables import utcnow
 
@@ -248,6 +250,10 @@ class BudgetManager:
                 finite, negative, non-zero but below one nano-dollar, or too large (see
                 `check_limit_usd`); nothing is written then.
         """
+        try:
+            check_tenant_id(tenant_id)
+        except ConfigError as exc:
+            raise ConfigurationError(str(exc)) from None
         try:
             period, action = BudgetPeriod(period), LimitAction(on_limit)
         except ValueError as exc:

@@ -191,7 +191,7 @@ class ResilientExecutor:
         """Wait for budget bookkeeping that outlived cancelled calls (call before closing the database)."""
         await self.guard.drain()
 
-    def end_run(self, run_id: str, tenant_id: str | None = None) -> Decimal:
+    def end_run(self, run_id: str, tenant_id: str) -> Decimal:
         """Forget a run's spend tracking (per-run cost limit); returns what it spent."""
         return self.guard.end_run(run_id, tenant_id)
 

@@ -20,8 +20,9 @@ _bound: ContextVar[dict[str, Any]] = ContextVar("focal_log_context", default={})
 
 
 def _merge_bound(_: Any, __: str, event_dict: dict[str, Any]) -> dict[str, Any]:
-    for key, value in _bound.get().items():
-        event_dict.setdefault(key, value)
+    # Focal's bindings win over a host's `structlog.contextvars` (request middleware binding its own
+    # tenant_id): the call's tenant is the one its lines must carry
+    event_dict.update(_bound.get())
     return event_dict
 
 

@@ -2,7 +2,7 @@
 
 from focal.routing.catalogs import AgentCatalog, AgentCatalogs, StepModelConfig
 from focal.routing.config import load_routing_config, validate_paths
-from focal.routing.overrides import OverrideRepository, TenantOverride
+from focal.routing.overrides import OverrideRepository, TenantOverride, check_tenant_id
 from focal.routing.registry import (
     ModelInfo,
     ModelRef,
@@ -45,6 +45,7 @@ __all__ = [
     "TaskType",
     "TenantOverride",
     "Tier",
+    "check_tenant_id",
     "default_fallback_chain",
     "get_tasks_for_tier",
     "get_tier_for_task",

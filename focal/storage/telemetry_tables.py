@@ -8,7 +8,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Boolean, Float, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from focal.storage.tables import Base, UtcDateTime
@@ -71,11 +82,12 @@ class WorkflowRunRow(Base):
 
     __tablename__ = "workflow_runs"
     __table_args__ = (
+        PrimaryKeyConstraint("tenant_id", "run_id", name="pk_workflow_runs"),  # run ids are the host's
         Index("ix_workflow_runs_tenant_started", "tenant_id", "started_at"),
         Index("ix_workflow_runs_started_at", "started_at"),
     )
 
-    run_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(64))
     tenant_id: Mapped[str] = mapped_column(String(128))
     agent_id: Mapped[str] = mapped_column(String(128))
     session_id: Mapped[str | None] = mapped_column(String(256), nullable=True)

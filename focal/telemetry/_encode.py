@@ -21,6 +21,7 @@ import hashlib
 import json
 import math
 import operator
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -45,6 +46,7 @@ FREE_TEXT = frozenset(
 )
 """String columns cut plainly when too long; every other string column holds an identifier."""
 _HASH_CHARS = 12
+_HEX = re.compile(r"[0-9a-f]+")
 
 _SQLITE_TS = "%Y-%m-%d %H:%M:%S.%f"  # SQLAlchemy's SQLite DATETIME storage format (UTC, as UtcDateTime reads it)
 _NANO = Decimal(10**9)
@@ -79,7 +81,8 @@ def fit(value: Any, length: int | None, *, identifier: bool) -> Any:
         return None
     raw = value if type(value) is str else str(value)
     value = clean(raw)
-    changed = identifier and value is not raw and value != raw
+    # an id that looks encoded is encoded too: no raw id can equal another id's stored form
+    changed = identifier and ((value is not raw and value != raw) or _looks_encoded(value))
     if not changed and (length is None or len(value) <= length):
         return value
     if not identifier or (length is not None and length <= _HASH_CHARS + 1):
@@ -87,6 +90,13 @@ def fit(value: Any, length: int | None, *, identifier: bool) -> Any:
     digest = hashlib.sha256(raw.encode("utf-8", "surrogatepass")).hexdigest()[:_HASH_CHARS]
     keep = len(value) if length is None else min(len(value), length - _HASH_CHARS - 1)
     return f"{value[:keep]}~{digest}"
+
+
+def _looks_encoded(value: str) -> bool:
+    """Whether `value` ends like an encoded identifier: `~` and 12 hex digits."""
+    return (
+        len(value) > _HASH_CHARS and value[-_HASH_CHARS - 1] == "~" and _HEX.fullmatch(value[-_HASH_CHARS:]) is not None
+    )
 
 
 def stored_identifier(column: str, value: str) -> str:
@@ -103,7 +113,13 @@ def _fitted_attribute(column: str, length: int | None) -> Callable[[Any], Any]:
 
     def fitted(record: Any) -> Any:
         value = getattr(record, column)
-        if value is None or (type(value) is str and len(value) <= limit and value.isascii() and "\x00" not in value):
+        if value is None or (
+            type(value) is str
+            and len(value) <= limit
+            and value.isascii()
+            and "\x00" not in value
+            and (len(value) <= _HASH_CHARS or value[-_HASH_CHARS - 1] != "~")
+        ):
             return value  # the common case
         return fit(value, length, identifier=identifier)
 

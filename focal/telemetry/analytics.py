@@ -219,7 +219,7 @@ class TelemetryAnalytics:
         agg = self._where_agg(
             select(
                 TelemetryDailyAggregate.day, getattr(TelemetryDailyAggregate, column), TelemetryDailyAggregate.cost_nusd
-            ),
+            ).where(TelemetryDailyAggregate.status != CallStatus.SKIPPED),
             flt,
         )
         with self._engine.connect() as conn:

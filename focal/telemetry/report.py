@@ -29,10 +29,11 @@ def _stacked_bars(series: list[dict[str, Any]], width: int = 720, height: int = 
     for r in series:
         per_day[r["day"]][r["tier"]] = per_day[r["day"]].get(r["tier"], Decimal(0)) + r["cost_usd"]
     top = max(sum(v.values()) for v in per_day.values()) or Decimal(1)
-    bar_w = max(4, (width - 60) // len(days) - 4)
+    step = (width - 60) / len(days)  # every day fits, however many: bars narrow, the chart never clips
+    bar_w = step * 0.8
     parts = [f'<svg width="{width}" height="{height + 40}" role="img" aria-label="cost per day by tier">']
     for i, day in enumerate(days):
-        x = 50 + i * (bar_w + 4)
+        x = 50 + i * step
         y = height
         for tier in ("cheap", "capable", "premium"):
             value = per_day[day].get(tier, Decimal(0))
@@ -41,7 +42,7 @@ def _stacked_bars(series: list[dict[str, Any]], width: int = 720, height: int = 
                 continue
             y -= h
             parts.append(
-                f'<rect x="{x}" y="{y:.1f}" width="{bar_w}" height="{h:.1f}" fill="{_TIER_COLORS[tier]}">'
+                f'<rect x="{x:.2f}" y="{y:.1f}" width="{bar_w:.2f}" height="{h:.1f}" fill="{_TIER_COLORS[tier]}">'
                 f"<title>{_esc(day)} {tier}: ${value:.6f}</title></rect>"
             )
         if len(days) <= 16 or i % max(1, len(days) // 8) == 0:

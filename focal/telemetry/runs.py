@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Protocol
 
+from focal.routing import check_tenant_id
 from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
 
 __all__ = ["RunTracker"]
@@ -23,11 +25,11 @@ class RunTracker:
 
     def __init__(self, sink: _Sink) -> None:
         self._sink = sink
-        self._active: dict[str, WorkflowRunRecord] = {}
+        self._active: dict[tuple[str, str], WorkflowRunRecord] = {}  # (tenant, run id): host run ids may repeat
 
     def record_call(self, record: LLMCallRecord) -> None:
         """The executor's recorder."""
-        run = self._active.get(record.run_id) if record.run_id else None
+        run = self._active.get((record.tenant_id, record.run_id)) if record.run_id else None  # never another tenant's
         if run is not None:
             run.add_call(record)
         self._sink.record_call(record)
@@ -42,7 +44,13 @@ class RunTracker:
         run_id: str | None = None,
         metadata: dict[str, Any] | None = None,
     ) -> WorkflowRunRecord:
-        """Open a run (recorded at once with status `running`)."""
+        """Open a run (recorded at once with status `running`).
+
+        Raises:
+            ConfigError: a malformed tenant id.
+            ValueError: `run_id` names a run of this tenant still open here.
+        """
+        check_tenant_id(tenant_id)
         run = WorkflowRunRecord(
             tenant_id=tenant_id,
             agent_id=agent_id,
@@ -52,13 +60,17 @@ class RunTracker:
         )
         if run_id:
             run.run_id = run_id
-        self._active[run.run_id] = run
+        if (tenant_id, run.run_id) in self._active:
+            raise ValueError(f"tenant {tenant_id!r} already has an open run {run.run_id!r}")
+        self._active[(tenant_id, run.run_id)] = run
         self._sink.record_run(run)
         return run
 
-    def finish(self, run_id: str, *, status: str = "completed", error: str | None = None) -> WorkflowRunRecord | None:
+    def finish(
+        self, run_id: str, *, tenant_id: str, status: str = "completed", error: str | None = None
+    ) -> WorkflowRunRecord | None:
         """Close a run with its final status and totals."""
-        run = self._active.pop(run_id, None)
+        run = self._active.pop((tenant_id, run_id), None)
         if run is None:
             return None
         run.status, run.error, run.ended_at = status, error, dt.datetime.now(dt.UTC)
@@ -75,8 +87,11 @@ class RunTracker:
         except BaseException as exc:
             self.finish(
                 run.run_id,
-                status="cancelled" if isinstance(exc, KeyboardInterrupt) else "error",
+                tenant_id=run.tenant_id,
+                status="cancelled"
+                if isinstance(exc, KeyboardInterrupt | asyncio.CancelledError | GeneratorExit)
+                else "error",
                 error=f"{type(exc).__name__}: {exc}",
             )
             raise
-        self.finish(run.run_id)
+        self.finish(run.run_id, tenant_id=run.tenant_id)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import os
 import threading
@@ -142,7 +143,8 @@ class TelemetryStore:
             return  # no loop (sync caller): the buffer is written by flush()/aclose() or spilled
         self._wake = asyncio.Event()
         self._lock = asyncio.Lock()
-        self._task = loop.create_task(self._run(), name="focal-telemetry-writer")
+        # a fresh context: the writer serves every tenant, it must not carry the first caller's bindings
+        self._task = loop.create_task(self._run(), name="focal-telemetry-writer", context=contextvars.Context())
 
     # --- writer -------------------------------------------------------------------------------
 
@@ -240,13 +242,13 @@ class TelemetryStore:
 
     async def _insert_records(self, records: Iterable[_Record]) -> None:
         calls: list[tuple[Any, ...]] = []
-        runs: dict[str, dict[str, Any]] = {}
+        runs: dict[tuple[str, str], dict[str, Any]] = {}
         try:
             for record in records:
                 if isinstance(record, LLMCallRecord):
                     calls.append(self._call_params(record))
                 else:
-                    runs[record.run_id] = run_row(record)  # the latest state of a run wins
+                    runs[(record.tenant_id, record.run_id)] = run_row(record)  # the latest state of a run wins
         except Exception as exc:  # a malformed record (wrong types): not a database problem
             raise _Unencodable(f"{type(exc).__name__}: {exc}") from exc
         async with self._engine.begin() as conn:
@@ -267,8 +269,8 @@ class TelemetryStore:
         newer = table.c.ended_at.is_(None) & (
             stmt.excluded.ended_at.is_not(None) | (stmt.excluded.call_count >= table.c.call_count)
         )
-        updatable = {c.name: stmt.excluded[c.name] for c in table.columns if c.name != "run_id"}
-        return stmt.on_conflict_do_update(index_elements=["run_id"], set_=updatable, where=newer)
+        updatable = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("tenant_id", "run_id")}
+        return stmt.on_conflict_do_update(index_elements=["tenant_id", "run_id"], set_=updatable, where=newer)
 
     # --- spill and replay ------------------------------------------------------------------
 

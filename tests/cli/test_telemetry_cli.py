@@ -181,3 +181,11 @@ def test_file_and_schema_errors_are_one_line(seeded: str, tmp_path: Path) -> Non
     result = runner.invoke(app, ["--database-url", empty, "telemetry", "calls", "--json"])
     assert result.exit_code == 1 and "focal db upgrade" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_ids_that_look_like_markup_are_shown_as_they_are(capsys: pytest.CaptureFixture[str]) -> None:
+    from focal.cli._common import print_table
+
+    print_table("calls", ["tenant", "agent"], [["[red]acme", "oops[/x]"], ["acme", None]])
+    out = capsys.readouterr().out
+    assert "[red]acme" in out and "oops[/x]" in out  # two tenants never look like one; no MarkupError

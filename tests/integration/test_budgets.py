@@ -160,7 +160,7 @@ async def test_per_run_and_per_step_cost_limits(executor_with_budgets) -> None: 
         for _ in range(5):
             await executor.run("hello", run_ctx)
     assert info.value.scope == "run"
-    assert executor.end_run("r1") <= Decimal("0.015")
+    assert executor.end_run("r1", "acme") <= Decimal("0.015")
 
 
 async def test_run_spend_is_settled_to_actual_cost(executor_with_budgets) -> None:  # type: ignore[no-untyped-def]
@@ -169,7 +169,7 @@ async def test_run_spend_is_settled_to_actual_cost(executor_with_budgets) -> Non
     run_ctx = ExecutionContext(tenant_id="acme", agent_id="support", step_name="generation", run_id="r2")
     first = await executor.run("hello", run_ctx)
     second = await executor.run("hello", run_ctx)
-    assert executor.end_run("r2") == first.cost + second.cost  # estimates replaced by actual costs
+    assert executor.end_run("r2", "acme") == first.cost + second.cost  # estimates replaced by actual costs
 
 
 async def test_calls_without_a_max_tokens_cannot_overspend_at_their_worst(

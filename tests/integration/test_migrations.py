@@ -23,6 +23,7 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0008_runs_per_tenant",
         "0007_workflow_run_aggregates",
         "0006_cache_write_tokens",
         "0005_budget_reservations",
@@ -31,7 +32,7 @@ def test_revisions_are_one_linear_chain() -> None:
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0007_workflow_run_aggregates"
+    assert head_revision() == "0008_runs_per_tenant"
     assert len(script.get_heads()) == 1
 
 
@@ -141,7 +142,10 @@ def test_0007_workflow_run_aggregates_downgrades_and_upgrades_again(database_url
     from alembic import command
 
     assert upgrade(database_url, "0006_cache_write_tokens") == (None, "0006_cache_write_tokens")
-    assert upgrade(database_url) == ("0006_cache_write_tokens", "0007_workflow_run_aggregates")
+    assert upgrade(database_url, "0007_workflow_run_aggregates") == (
+        "0006_cache_write_tokens",
+        "0007_workflow_run_aggregates",
+    )
     engine = make_sync_engine(database_url)
     try:
         insp = inspect(engine)
@@ -301,3 +305,35 @@ def test_a_password_with_an_unquoted_at_sign_never_shows() -> None:
     message = str(info.value)
     assert "ss@word" not in message and "p@ss" not in message and "u:***@" in message
     assert "%40" in message  # says how to write it
+
+
+def test_0008_keys_runs_by_tenant_and_run_id_and_keeps_the_rows(database_url: str) -> None:
+    from alembic import command
+
+    upgrade(database_url, "0007_workflow_run_aggregates")
+    engine = make_sync_engine(database_url)
+    row = (
+        "INSERT INTO workflow_runs (run_id, tenant_id, agent_id, workflow_name, status, started_at, call_count,"
+        " input_tokens, output_tokens, cached_input_tokens, reasoning_tokens, total_tokens, cost_nusd,"
+        " premium_cost_nusd, fallback_count) VALUES ('turn-1', :tenant, 'a', 'w', 'completed',"
+        " '2026-12-01 10:00:00.000000', 1, 1, 1, 0, 0, 2, 5, 9, 0)"
+    )
+    try:
+        with engine.begin() as conn:
+            conn.execute(text(row), {"tenant": "acme"})
+        assert upgrade(database_url) == ("0007_workflow_run_aggregates", "0008_runs_per_tenant")
+        pk = inspect(engine).get_pk_constraint("workflow_runs")
+        assert sorted(pk["constrained_columns"]) == ["run_id", "tenant_id"]
+        with engine.begin() as conn:  # another tenant's run with the same host run id: its own row
+            conn.execute(text(row), {"tenant": "globex"})
+            runs = conn.execute(text("SELECT tenant_id, cost_nusd FROM workflow_runs ORDER BY tenant_id")).all()
+        assert [tuple(r) for r in runs] == [("acme", 5), ("globex", 5)]
+        with engine.begin() as conn:
+            conn.execute(text("DELETE FROM workflow_runs WHERE tenant_id = 'globex'"))
+            cfg = _config()
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0007_workflow_run_aggregates")
+        assert inspect(engine).get_pk_constraint("workflow_runs")["constrained_columns"] == ["run_id"]
+    finally:
+        engine.dispose()
+    assert upgrade(database_url) == ("0007_workflow_run_aggregates", "0008_runs_per_tenant")

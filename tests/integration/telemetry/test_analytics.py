@@ -246,3 +246,27 @@ def test_report_is_self_contained_html(analytics: TelemetryAnalytics, tmp_path: 
     assert "<script" not in page and "http://" not in page and "https://" not in page
     assert "0.058790" in page  # savings
     assert "ProviderUnavailable" in page and "anthropic" in page
+
+
+async def test_the_report_shows_every_day_however_many(database_url: str, tmp_path: Path) -> None:
+    import re
+
+    from focal.storage import make_sync_engine
+
+    upgrade(database_url)
+    async_engine = make_async_engine(database_url)
+    store = TelemetryStore(async_engine, spill_dir=tmp_path)
+    for day in range(150):  # more days than the chart has pixels for 4-pixel bars
+        store.record_call(rec(created_at=NOW - dt.timedelta(days=day), cost_usd=D("0.01")))
+    await store.aclose()
+    await async_engine.dispose()
+    engine = make_sync_engine(database_url)
+    try:
+        page = write_report(tmp_path / "r.html", TelemetryAnalytics(engine)).read_text()
+    finally:
+        engine.dispose()
+    chart = page[page.index("<svg") : page.index("</svg>")]
+    width = float(re.search(r'<svg width="(\d+)"', chart).group(1))  # type: ignore[union-attr]
+    bars = [(float(x), float(w)) for x, w in re.findall(r'<rect x="([\d.]+)" y="[\d.]+" width="([\d.]+)"', chart)]
+    assert len(bars) >= 150 and max(x + w for x, w in bars) <= width  # the newest day too (and the legend)
+    assert "<title>" + NOW.date().isoformat() in chart

@@ -84,3 +84,12 @@ def test_templates_are_evicted_least_recently_used_first(registry) -> None:  # t
     executor.agno_model(model, new)  # evicts `cold`, not `hot`
     assert executor.agno_model(model, hot) is first
     assert [key[2] for key in executor._templates] == [500, 300]
+
+
+def test_each_copy_has_its_own_run_bookkeeping() -> None:
+    template = new_template(FakeModel(default="ok"))
+    template._connectable_tools_initialized_on_run = ["left over"]  # type: ignore[attr-defined]
+    first, second = per_call_copy(template), per_call_copy(template)
+    first._connectable_tools_initialized_on_run.append("acme's toolkit")  # what Agno does during a run
+    assert second._connectable_tools_initialized_on_run == []  # another tenant's run never closes it
+    assert template._connectable_tools_initialized_on_run == ["left over"]
