@@ -16,7 +16,7 @@ from agno.agent import Agent
 
 from focal.providers import current_observation
 
-__all__ = ["install_agno_hooks", "new_template", "per_call_copy"]
+__all__ = ["install_agno_hooks", "new_template", "own_tool_bookkeeping", "per_call_copy"]
 
 _PER_CALL = "_focal_per_call"
 """Set on templates (and so on their copies): the agent's session dies with its run."""
@@ -35,13 +35,20 @@ def per_call_copy(template: Agent) -> Agent:
     the copy (`copy.copy` without the pickle-protocol detour; Agent is a plain dataclass)."""
     clone = object.__new__(type(template))
     clone.__dict__.update(template.__dict__)
-    for name in _RUN_LISTS:  # Agno appends to these in place during a run: each call gets its own
-        if name in clone.__dict__:
-            clone.__dict__[name] = []
-    for name in _RUN_CACHES:
-        if isinstance(clone.__dict__.get(name), dict):
-            clone.__dict__[name] = {}
     return clone
+
+
+def own_tool_bookkeeping(agent: Agent) -> None:
+    """Give a per-call copy that runs tools its own run bookkeeping: Agno appends the toolkits a run
+    connected to these lists in place (and closes them when the run ends), so shared with the
+    template, one tenant's run would close another's toolkits."""
+    state = agent.__dict__
+    for name in _RUN_LISTS:
+        if name in state:
+            state[name] = []
+    for name in _RUN_CACHES:
+        if isinstance(state.get(name), dict):
+            state[name] = {}
 
 
 _RUN_LISTS = ("_connectable_tools_initialized_on_run", "_mcp_tools_initialized_on_run")

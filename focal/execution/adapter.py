@@ -25,7 +25,7 @@ from agno.run import RunStatus
 from pydantic import BaseModel, ValidationError
 
 from focal._ids import new_id
-from focal.execution._call_agents import install_agno_hooks, new_template, per_call_copy
+from focal.execution._call_agents import install_agno_hooks, new_template, own_tool_bookkeeping, per_call_copy
 from focal.execution._usage import usage_from_metrics
 from focal.execution.budgets import estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import (
@@ -125,7 +125,10 @@ class AgnoExecutor:
         messages = req.messages if messages is None else messages
         agent = per_call_copy(self._template(req.model, req.params))
         agent.output_schema = schema
-        agent.tools = list(req.tools) if req.tools else None
+        agent.tools = None
+        if req.tools:
+            agent.tools = list(req.tools)
+            own_tool_bookkeeping(agent)
         if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
             agent.instructions = req.instructions or None
             return agent, messages[0].content

@@ -161,22 +161,34 @@ class ObservingMixin:
             return
         obs.requests_started += 1
         if obs.requests_started > 1 and obs.before_next_request is not None:
-            try:
-                await obs.before_next_request(args[0] if args else kwargs.get("messages"))
-            except Exception as exc:
-                obs.errors.append(exc)
-                raise
+            await self._focal_admit_round(obs, args, kwargs)
+
+    @staticmethod
+    async def _focal_admit_round(obs: CallObservation, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """A tool loop's next request: let `before_next_request` admit (or refuse) it."""
+        assert obs.before_next_request is not None
+        try:
+            await obs.before_next_request(args[0] if args else kwargs.get("messages"))
+        except Exception as exc:
+            obs.errors.append(exc)
+            raise
 
     async def ainvoke(self, *args: Any, **kwargs: Any) -> Any:
-        await self._focal_next_round(args, kwargs)
-        self._focal_in_flight(1)
+        obs = _current.get()  # (inlined: this runs on every model request)
+        if obs is not None:
+            obs.requests_started += 1
+            if obs.requests_started > 1 and obs.before_next_request is not None:
+                await self._focal_admit_round(obs, args, kwargs)
+            obs.requests_in_flight += 1
         try:
             response = await super().ainvoke(*args, **kwargs)  # type: ignore[misc]
         except Exception as exc:
-            self._focal_in_flight(-1)
-            self._focal_error(exc)
+            if obs is not None:
+                obs.requests_in_flight -= 1
+                obs.errors.append(exc)
             raise
-        self._focal_in_flight(-1)  # not on a cancellation: see `requests_in_flight`
+        if obs is not None:
+            obs.requests_in_flight -= 1  # not on a cancellation: see `requests_in_flight`
         return response
 
     def invoke_stream(self, *args: Any, **kwargs: Any) -> Iterator[Any]:

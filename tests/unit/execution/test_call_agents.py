@@ -7,7 +7,7 @@ from agno.agent import Agent, _storage
 from agno.db.in_memory import InMemoryDb
 from agno.metrics import SessionMetrics
 
-from focal.execution._call_agents import install_agno_hooks, new_template, per_call_copy
+from focal.execution._call_agents import install_agno_hooks, new_template, own_tool_bookkeeping, per_call_copy
 from focal.execution.testing import FakeModel
 
 from .conftest import Harness
@@ -90,6 +90,8 @@ def test_each_copy_has_its_own_run_bookkeeping() -> None:
     template = new_template(FakeModel(default="ok"))
     template._connectable_tools_initialized_on_run = ["left over"]  # type: ignore[attr-defined]
     first, second = per_call_copy(template), per_call_copy(template)
+    own_tool_bookkeeping(first)
+    own_tool_bookkeeping(second)
     first._connectable_tools_initialized_on_run.append("acme's toolkit")  # what Agno does during a run
     assert second._connectable_tools_initialized_on_run == []  # another tenant's run never closes it
     assert template._connectable_tools_initialized_on_run == ["left over"]
