@@ -166,7 +166,8 @@ class ResilientExecutor:
         """
         state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
         bound = {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session_id}
-        async with aclosing(self._stream(state)) as chunks:  # a caller that stops reading closes it all
+        chunks = self._stream(state)
+        try:
             while True:
                 # bound while the stream works, never across a yield: the caller's own context (and
                 # whatever it does between chunks, e.g. another tenant's call) stays its own
@@ -176,6 +177,9 @@ class ResilientExecutor:
                     except StopAsyncIteration:
                         return
                 yield chunk
+        finally:  # a caller that stops reading closes it all, its records and logs still bound to the call
+            with bind_context(**bound, step=ctx.step_name):
+                await chunks.aclose()
 
     @property
     def fallback(self) -> FallbackPolicy:
@@ -424,9 +428,7 @@ class ResilientExecutor:
         recorded at its worst case (the provider may bill what it produced; the tokens are unknown),
         before admission nothing is charged. Recorded before anything is awaited."""
         breaker.release_probe(ticket)
-        charge, priced_as = Decimal(0), None
-        if hold is not None:
-            charge, priced_as = self._worst_case(state, model, hold)
+        charge, priced_as = self._worst_case(state, model, hold) if hold is not None else (Decimal(0), None)
         attempt = outcome(
             model,
             hop=hop,

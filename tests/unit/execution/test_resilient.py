@@ -458,3 +458,20 @@ async def test_a_slow_answer_past_the_turn_deadline_is_a_deadline_error(harness)
         await harness.executor.run("hello", harness.ctx().with_deadline_in(0.1))
     assert time.monotonic() - started < 0.4  # cut at the deadline, not after the answer
     assert harness.records[-1].error_class == "DeadlineExceededError"
+
+
+async def test_a_stream_closed_early_is_recorded_under_its_own_tenant(harness) -> None:  # type: ignore[no-untyped-def]
+    from focal.logging import current_context
+
+    seen: list[tuple[str, object]] = []
+    sink = harness.executor._recorder.sink  # type: ignore[union-attr]
+
+    def recording(record):  # type: ignore[no-untyped-def]
+        seen.append((record.status, current_context().get("tenant_id")))
+        sink(record)
+
+    harness.executor._recorder.sink = recording  # type: ignore[union-attr]
+    stream = harness.executor.stream("tell me a story", harness.ctx())
+    await stream.__anext__()  # one chunk, then the caller walks away (outside any binding of its own)
+    await stream.aclose()
+    assert seen == [("error", "acme")]  # the abandoned attempt's record, bound to its call
