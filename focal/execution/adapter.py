@@ -276,8 +276,9 @@ class AgnoExecutor:
 
     def _timeout_error(self, req: CallRequest, limit: _Limit, obs: Any) -> ExecutionError:
         """The error for an attempt its timer cut: the turn deadline's; the tools' when no model request
-        was in flight; else the provider's, blamed on it (its breaker) only if it had at least its own
-        configured timeout: a step or caller that asks for less is not a sign of the provider's health."""
+        was in flight; else the provider's, blamed on it (its breaker) unless a caller's own timeout
+        (`ctx.timeout_seconds`) shorter than the provider's configured one cut it: one impatient
+        tenant is no sign of the provider's health. A step's timeout is the operator's: it blames."""
         model, seconds, tools_ran = req.model, limit.seconds, obs.requests_started > 1
         if limit.deadline_binds:
             late: ExecutionError = DeadlineExceededError(
@@ -290,8 +291,9 @@ class AgnoExecutor:
             )
         else:
             late = ProviderTimeoutError(f"no answer within {seconds:.2f}s", provider=model.provider, model=model.id)
-            with contextlib.suppress(Exception):  # a registry without that connection: blamed as before
-                late.blames_provider = seconds >= self.registry.connection(model.provider).timeout_seconds
+            if req.ctx.timeout_seconds is not None:  # the caller's timeout, not the step's or the provider's
+                with contextlib.suppress(Exception):  # a registry without that connection: blamed
+                    late.blames_provider = seconds >= self.registry.connection(model.provider).timeout_seconds
         late.tools_ran = tools_ran or isinstance(late, ToolTimeoutError)
         return late
 
