@@ -195,6 +195,7 @@ class AgnoExecutor:
                         await req.before_next_request(retry_messages)
                     out, obs, _ = await self._run_once(req, retry_messages, req.output_schema, limit)
                 except ExecutionError as err:  # the first answer was billed all the same
+                    err.tools_ran = err.tools_ran or obs.requests_started > 1  # and its tools ran
                     raise self._billed(err, req.model, usage) from err.__cause__
                 usage = usage + usage_from_metrics(out.metrics, self._kind(req.model))
                 parsed, raw, error = _validate(out.content, req.output_schema)
