@@ -220,32 +220,36 @@ class AgnoExecutor:
         starts once the agent is built (a first use may import an SDK) and a re-ask shares it."""
         agent, agno_input = self._agent(req, schema, messages)
         limit = limit or self._limit(req)
-        # The HTTP client's timeout bounds each read, not the request: a body dripping in a byte at a
-        # time would outlast it, so the whole run is timed too.
         with observe_call() as obs:
             if req.before_next_request is not None:
                 obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
-                async with asyncio.timeout_at(limit.ends_at):
-                    if req.tools:  # tools read who they act for from `run_context.session_state`, never from the model
-                        out = await agent.arun(
-                            agno_input, session_id=req.ctx.session_id, user_id=None, session_state=_who(req.ctx)
-                        )
-                    else:
-                        out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
-            except TimeoutError:
-                raise self._timeout_error(req, limit, obs) from None
-            except ExecutionError as err:
+                return await self._observed_run(req, agent, agno_input, limit, obs), obs, limit
+            except ExecutionError as err:  # Agno only asks the model again after running its tool calls
                 err.tools_ran = err.tools_ran or obs.requests_started > 1
                 raise
-            except Exception as exc:  # something Agno did not swallow
-                unmapped = map_error(exc, req.model, self.registry)
-                unmapped.tools_ran = obs.requests_started > 1
-                raise unmapped from exc
+
+    async def _observed_run(self, req: CallRequest, agent: Agent, agno_input: Any, limit: _Limit, obs: Any) -> Any:
+        """The Agno run's output, or the typed error of what went wrong (Agno swallows provider errors)."""
+        # The HTTP client's timeout bounds each read, not the request: a body dripping in a byte at a
+        # time would outlast it, so the whole run is timed too.
+        try:
+            async with asyncio.timeout_at(limit.ends_at):
+                if req.tools:  # tools read who they act for from `run_context.session_state`, never from the model
+                    out = await agent.arun(
+                        agno_input, session_id=req.ctx.session_id, user_id=None, session_state=_who(req.ctx)
+                    )
+                else:
+                    out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
+        except TimeoutError:
+            raise self._timeout_error(req, limit, obs) from None
+        except ExecutionError:
+            raise
+        except Exception as exc:  # something Agno did not swallow
+            raise map_error(exc, req.model, self.registry) from exc
         if out.status == RunStatus.error or (obs.errors and out.content is None):
-            failed = self._run_error(req, obs, out)
-            failed.tools_ran = obs.requests_started > 1  # Agno only asks again after running tool calls
             # the model requests that answered before the failure (a tool round trip) were billed
+            failed = self._run_error(req, obs, out)
             raise self._billed(failed, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
         if obs.finish_reason in _FILTERED:
             filtered = ContentFiltered(
@@ -255,7 +259,7 @@ class AgnoExecutor:
                 request_id=obs.request_id,
             )
             raise self._billed(filtered, req.model, usage_from_metrics(out.metrics, self._kind(req.model)))
-        return out, obs, limit
+        return out
 
     def _billed(
         self, err: ExecutionError, model: ModelInfo, usage: TokenUsage, *, replace: bool = False
@@ -280,7 +284,7 @@ class AgnoExecutor:
         was in flight; else the provider's, blamed on it (its breaker) unless a caller's own timeout
         (`ctx.timeout_seconds`) shorter than the provider's configured one cut it: one impatient
         tenant is no sign of the provider's health. A step's timeout is the operator's: it blames."""
-        model, seconds, tools_ran = req.model, limit.seconds, obs.requests_started > 1
+        model, seconds = req.model, limit.seconds
         if limit.deadline_binds:
             late: ExecutionError = DeadlineExceededError(
                 f"the turn deadline passed after {seconds:.2f}s", provider=model.provider, model=model.id
@@ -295,7 +299,6 @@ class AgnoExecutor:
             if req.ctx.timeout_seconds is not None:  # the caller's timeout, not the step's or the provider's
                 with contextlib.suppress(Exception):  # a registry without that connection: blamed
                     late.blames_provider = seconds >= self.registry.connection(model.provider).timeout_seconds
-        late.tools_ran = tools_ran or isinstance(late, ToolTimeoutError)
         return late
 
     def _response(
@@ -459,6 +462,9 @@ class AgnoExecutor:
             request_id=err.request_id,
         )
         cut.__cause__ = err
+        cut.blames_provider = (
+            err.blames_provider
+        )  # a stream the caller's deadline cut is still not the provider's fault
         return cut
 
     @staticmethod

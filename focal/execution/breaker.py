@@ -16,7 +16,6 @@ from fractions import Fraction
 from typing import Literal
 
 from focal.execution.errors import (
-    DeadlineExceededError,
     ProviderError,
     ProviderTimeoutError,
     ProviderUnavailable,
@@ -98,10 +97,9 @@ class BreakerTicket:
 
 def counts_against_breaker(error: BaseException) -> bool:
     """Provider-health failures count (5xx, connection, timeouts, 429, cut streams); caller mistakes
-    don't, nor does a caller's own deadline (one impatient tenant must not open a healthy provider's
-    breaker for every tenant), even when it cut a stream."""
-    if isinstance(error, DeadlineExceededError) or isinstance(error.__cause__, DeadlineExceededError):
-        return False
+    don't, nor does a failure that does not blame the provider (`ProviderError.blames_provider`: a
+    caller's deadline or own shorter timeout, even when it cut a stream): one impatient tenant must
+    not open a healthy provider's breaker for every tenant."""
     if not getattr(error, "blames_provider", True):
         return False
     return isinstance(error, ProviderUnavailable | ProviderTimeoutError | RateLimitError | StreamInterruptedError) or (

@@ -139,9 +139,11 @@ class ProviderTimeoutError(ProviderError):
 
 
 class DeadlineExceededError(ProviderTimeoutError):
-    """The call's or the turn's deadline passed; nothing more will be tried."""
+    """The call's or the turn's deadline passed; nothing more will be tried. The caller's deadline,
+    not the provider's failure: it never counts against a breaker."""
 
     default_retryable = False
+    blames_provider = False
 
 
 class ProviderUnavailable(ProviderError):
@@ -233,6 +235,8 @@ class ToolTimeoutError(ExecutionError):
     The provider is not blamed (no breaker failure) and the call is not retried or failed over:
     another attempt would run the same tools again.
     """
+
+    tools_ran = True
 
 
 class BudgetUnavailableError(ExecutionError):
