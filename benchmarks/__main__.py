@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
+
+os.environ.setdefault("AGNO_TELEMETRY", "false")  # a benchmark never phones home (Focal itself leaves env alone)
 
 BENCHMARKS = ["resolver", "executor", "telemetry_writes"]
 

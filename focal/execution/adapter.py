@@ -2,7 +2,8 @@
 
 Each call builds a fresh `Agent` (never a mutated shared one) around a cached Agno model for the
 resolved registry model, runs it under `observe_call()` to recover the provider's typed error,
-finish reason and stream end marker (Agno swallows them), and normalizes and prices the usage.
+finish reason, stream end marker and whether tools ran (Agno swallows them), and normalizes and prices
+the usage.
 Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'s job.
 """
 
@@ -22,10 +23,11 @@ from typing import Any
 from agno.agent import Agent
 from agno.models.message import Message as AgnoMessage
 from agno.run import RunStatus
+from agno.run.agent import RunContentEvent, RunErrorEvent, RunOutput
 from pydantic import BaseModel, ValidationError
 
 from focal._ids import new_id
-from focal.execution._call_agents import install_agno_hooks, new_template, own_tool_bookkeeping, per_call_copy
+from focal.execution._call_agents import per_call_agent, quiet_agno_logs_in_focal_calls
 from focal.execution._usage import usage_from_metrics
 from focal.execution.budgets import estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import (
@@ -39,7 +41,7 @@ from focal.execution.errors import (
     ToolTimeoutError,
 )
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
-from focal.providers import CallParams, build_model, map_error, observe_call
+from focal.providers import CallParams, aclose_model, build_model, map_error, observe_call
 from focal.routing import ModelInfo, ModelRegistry, ProviderKind
 
 __all__ = ["AgnoExecutor", "CallRequest", "ModelFactory"]
@@ -91,49 +93,48 @@ class AgnoExecutor:
     ) -> None:
         self.registry = registry
         self._factory = model_factory
-        self._templates: OrderedDict[tuple[Any, ...], Agent] = OrderedDict()
+        self._models: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
         self._kinds: dict[str, object] = {}
         self._cache_size = model_cache_size
         self._default_timeout = default_timeout_seconds
-        install_agno_hooks()
+        quiet_agno_logs_in_focal_calls()
 
     # --- building --------------------------------------------------------------------------
 
     def agno_model(self, model: ModelInfo, params: CallParams) -> Any:
-        """The Agno model for (model, params), built once and reused (keeps the HTTP pool warm)."""
-        return self._template(model, params).model
-
-    def _template(self, model: ModelInfo, params: CallParams) -> Agent:
-        """An initialized Agent per (model, params); never run itself, only copied."""
+        """The Agno model for (model, params), built once and reused (keeps the HTTP pool warm); the
+        `model_cache_size` least recently used are kept."""
         key = (model.ref, params.temperature, params.max_tokens, params.timeout_seconds)
-        template = self._templates.get(key)
-        if template is None:
-            template = new_template(self._factory(model, self.registry, params))
-            self._templates[key] = template
-            if len(self._templates) > self._cache_size:
-                self._templates.popitem(last=False)  # the least recently used
+        built = self._models.get(key)
+        if built is None:
+            built = self._models[key] = self._factory(model, self.registry, params)
+            if len(self._models) > self._cache_size:
+                self._models.popitem(last=False)  # the least recently used
         else:
-            self._templates.move_to_end(key)
-        return template
+            self._models.move_to_end(key)
+        return built
+
+    async def aclose(self) -> None:
+        """Close the HTTP connections of every cached model (they are built again if used later)."""
+        models = list(self._models.values())
+        self._models.clear()
+        for built in models:
+            await aclose_model(built)
 
     def _agent(
         self, req: CallRequest, schema: type[BaseModel] | None, messages: tuple[Message, ...] | None = None
     ) -> tuple[Agent, Any]:
-        """A per-call Agent: a shallow copy of the model's initialized template with this call's
-        instructions, schema and tools set on the copy only (the template is never run or mutated;
-        Agno's runs only reassign attributes, which stay on the copy)."""
+        """A fresh per-call Agent around the cached model, with this call's instructions, schema and tools."""
         messages = req.messages if messages is None else messages
-        agent = per_call_copy(self._template(req.model, req.params))
-        agent.output_schema = schema
-        agent.tools = None
-        if req.tools:
-            agent.tools = list(req.tools)
-            own_tool_bookkeeping(agent)
+        model = self.agno_model(req.model, req.params)
         if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
-            agent.instructions = req.instructions or None
+            agent = per_call_agent(
+                model, instructions=req.instructions or None, output_schema=schema, tools=req.tools
+            )
             return agent, messages[0].content
         system = [m.content for m in messages if m.role is Role.SYSTEM]
-        agent.instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
+        instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
+        agent = per_call_agent(model, instructions=instructions, output_schema=schema, tools=req.tools)
         rest = [m for m in messages if m.role is not Role.SYSTEM]
         if len(rest) == 1 and rest[0].role is Role.USER:
             return agent, rest[0].content
@@ -195,7 +196,7 @@ class AgnoExecutor:
                         await req.before_next_request(retry_messages)
                     out, obs, _ = await self._run_once(req, retry_messages, req.output_schema, limit)
                 except ExecutionError as err:  # the first answer was billed all the same
-                    err.tools_ran = err.tools_ran or obs.requests_started > 1  # and its tools ran
+                    err.tools_ran = err.tools_ran or obs.tools_ran  # and its tools ran
                     raise self._billed(err, req.model, usage) from err.__cause__
                 usage = usage + usage_from_metrics(out.metrics, self._kind(req.model))
                 parsed, raw, error = _validate(out.content, req.output_schema)
@@ -225,8 +226,8 @@ class AgnoExecutor:
                 obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
                 return await self._observed_run(req, agent, agno_input, limit, obs), obs, limit
-            except ExecutionError as err:  # Agno only asks the model again after running its tool calls
-                err.tools_ran = err.tools_ran or obs.requests_started > 1
+            except ExecutionError as err:
+                err.tools_ran = err.tools_ran or obs.tools_ran
                 raise
 
     async def _observed_run(self, req: CallRequest, agent: Agent, agno_input: Any, limit: _Limit, obs: Any) -> Any:
@@ -246,7 +247,7 @@ class AgnoExecutor:
         except ExecutionError:
             raise
         except Exception as exc:  # something Agno did not swallow
-            raise map_error(exc, req.model, self.registry) from exc
+            raise map_error(exc, req.model, self.registry, obs) from exc
         if out.status == RunStatus.error or (obs.errors and out.content is None):
             # the model requests that answered before the failure (a tool round trip) were billed
             failed = self._run_error(req, obs, out)
@@ -276,7 +277,7 @@ class AgnoExecutor:
         if exc is not None:
             if isinstance(exc, ExecutionError):  # a provider's, or a refusal of a tool loop's next round
                 return exc
-            return map_error(exc, req.model, self.registry)
+            return map_error(exc, req.model, self.registry, obs)
         return ProviderError(f"the run failed: {out.content}", provider=req.model.provider, model=req.model.id)
 
     def _timeout_error(self, req: CallRequest, limit: _Limit, obs: Any) -> ExecutionError:
@@ -393,20 +394,23 @@ class AgnoExecutor:
                     raise self._stream_fault(req, parts, "stalled" if parts else "no first token", wait) from None
                 if kind == "raise":
                     exc = item
-                    err = exc if isinstance(exc, ProviderError) else map_error(exc, req.model, self.registry)
+                    err = (
+                        exc
+                        if isinstance(exc, ProviderError)
+                        else map_error(exc, req.model, self.registry, holder.get("obs"))
+                    )
                     raise self._after_tokens(err, parts) from exc
                 if kind == "end":
                     break
-                name = type(item).__name__
-                if name == "RunOutput":
+                if isinstance(item, RunOutput):
                     out = item
                     continue
-                if name == "RunErrorEvent":
+                if isinstance(item, RunErrorEvent):
                     obs = holder.get("obs")
                     err = self._run_error(req, obs, item) if obs is not None else ProviderError(str(item.content))
                     raise self._after_tokens(err, parts)
                 delta = getattr(item, "content", None)
-                if name == "RunContentEvent" and isinstance(delta, str) and delta:
+                if isinstance(item, RunContentEvent) and isinstance(delta, str) and delta:
                     if ttft_ms is None:
                         ttft_ms = (time.perf_counter() - started) * 1000
                     parts.append(delta)

@@ -5,13 +5,14 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-import focal._env  # noqa: F401
 from focal.errors import ConfigError
 from focal.providers._capture import (
     CallObservation,
     ObservingMixin,
     ProviderHooks,
     current_observation,
+    http_event_hooks,
+    mark_tools_ran,
     observe_call,
 )
 from focal.providers._params import CallParams
@@ -25,9 +26,12 @@ __all__ = [
     "CallParams",
     "ObservingMixin",
     "ProviderHooks",
+    "aclose_model",
     "build_model",
     "current_observation",
+    "http_event_hooks",
     "map_error",
+    "mark_tools_ran",
     "observe_call",
 ]
 
@@ -54,11 +58,14 @@ def build_model(model: ModelInfo, registry: ModelRegistry, params: CallParams | 
     return import_module(module_name).build(model, connection, params or CallParams())
 
 
-def map_error(exc: BaseException, model: ModelInfo, registry: ModelRegistry) -> ProviderError:
+def map_error(
+    exc: BaseException, model: ModelInfo, registry: ModelRegistry, observation: CallObservation | None = None
+) -> ProviderError:
     """Turn whatever a provider's Agno model raised into Focal's typed `ProviderError`.
 
-    Each provider module owns its mapping (`map_error(exc, model)`); decisions use exception
-    types, status codes and headers, never message text alone.
+    Each provider module owns its mapping (`map_error(exc, model, mid_stream=...)`); decisions use exception
+    types, status codes and headers, never message text alone, and what Focal observed during the call
+    (`observation`: whether the failure cut a streamed body).
     """
     from focal.execution.errors import ProviderError
 
@@ -66,4 +73,17 @@ def map_error(exc: BaseException, model: ModelInfo, registry: ModelRegistry) -> 
     module_name = _MODULES.get(connection.kind)
     if module_name is None:
         return ProviderError(str(exc), provider=model.provider, model=model.id)
-    return import_module(module_name).map_error(exc, model)
+    mid_stream = observation is not None and observation.failed_mid_stream(exc)
+    return import_module(module_name).map_error(exc, model, mid_stream=mid_stream)
+
+
+async def aclose_model(model: Any) -> None:
+    """Close the HTTP connections an Agno model's SDK clients opened (their public `close()`)."""
+    for attribute in ("async_client", "client"):
+        client = getattr(model, attribute, None)
+        close = getattr(client, "close", None)
+        if close is None:
+            continue
+        result = close()
+        if hasattr(result, "__await__"):
+            await result

@@ -10,10 +10,10 @@ What Agno's model classes raise (agno 3.1, see tests/unit/providers/test_error_m
   httpx errors, or builtin `ConnectionError` (connection refused).
 - Errors while reading a streamed body escape the SDKs unwrapped (raw httpx/httpx2 `ReadError`,
   `RemoteProtocolError`, `ReadTimeout`, or `json.JSONDecodeError`); the same failures while a non-streamed
-  body is read come wrapped (`APIConnectionError`) or raw from the SDK's `_request`. Where a transport error
-  happened is read from its traceback (httpx's `Response.aiter_raw` without `Response.aread` = a stream
-  being consumed), which separates "the request failed" (`ProviderUnavailable` / `ProviderTimeoutError`)
-  from "the stream broke" (`StreamInterruptedError`).
+  body is read come wrapped (`APIConnectionError`) or raw. Where the failure happened is not read from the
+  exception: Focal observed it (`CallObservation.failed_mid_stream`: the streamed response's headers had
+  arrived), which separates "the request failed" (`ProviderUnavailable` / `ProviderTimeoutError`) from
+  "the stream broke" (`StreamInterruptedError`).
 
 Decisions use exception types, HTTP statuses, headers and structured error codes; message text is used
 only as the last resort to recognise a context-window error (Anthropic and Ollama have no code for it).
@@ -22,6 +22,7 @@ only as the last resort to recognise a context-window error (Anthropic and Ollam
 from __future__ import annotations
 
 import email.utils
+import importlib
 import json
 import time
 from collections.abc import Iterator, Mapping
@@ -36,8 +37,6 @@ __all__ = [
     "classify",
     "error_codes",
     "http_status",
-    "in_stream_body",
-    "raised_in",
     "request_id",
     "response_headers",
     "retry_after",
@@ -59,13 +58,26 @@ _CONTEXT_PATTERNS = (
     "too many tokens",
     "exceeds the context",
 )
-_HTTPX = ("httpx", "httpx2")  # the Anthropic SDK ships on the httpx2 fork
-_HTTPX_MODELS = ("httpx._models", "httpx2._models")
-_STREAM_ITERATORS = {
-    ("openai._streaming", "__stream__"),
-    ("anthropic._streaming", "__stream__"),
-    ("ollama._client", "inner"),
-}
+
+
+def _httpx_classes(name: str) -> tuple[type[BaseException], ...]:
+    """httpx's public exception class `name` from each installed flavour: `httpx` (Ollama, Agno) and its
+    fork `httpx2` (the OpenAI and Anthropic SDKs)."""
+    found: list[type[BaseException]] = []
+    for module_name in ("httpx", "httpx2"):
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError:
+            continue
+        cls = getattr(module, name, None)
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+_HTTP_TIMEOUTS = _httpx_classes("TimeoutException")
+_HTTP_TRANSPORT = _httpx_classes("TransportError")
+_HTTP_ERRORS = _httpx_classes("HTTPError")
 
 
 # --- walking the chain ------------------------------------------------------------------------
@@ -95,60 +107,23 @@ def _explicit_causes(exc: BaseException) -> Iterator[BaseException]:
         current = current.__cause__
 
 
-def _is_httpx(exc: BaseException, name: str) -> bool:
-    """Whether `exc` is httpx's (or httpx2's) class `name` or a subclass of it."""
-    return any(k.__name__ == name and k.__module__.split(".")[0] in _HTTPX for k in type(exc).__mro__)
-
-
-def _frames(exc: BaseException) -> Iterator[tuple[str, str]]:
-    tb = exc.__traceback__
-    while tb is not None:
-        code = tb.tb_frame.f_code
-        yield str(tb.tb_frame.f_globals.get("__name__", "")), code.co_name
-        tb = tb.tb_next
-
-
-def in_stream_body(exc: BaseException) -> bool:
-    """Whether the failure happened while a streamed response body was being consumed (after the
-    response headers arrived): httpx's body iterator (`Response.aiter_raw` / `iter_raw`) not driven by
-    `Response.aread` / `read` (which is how non-streamed bodies are read), or an SDK's stream iterator
-    decoding an event."""
-    for e in chain(exc):
-        frames = list(_frames(e))
-        body = {name for module, name in frames if module in _HTTPX_MODELS}
-        if body & {"aiter_raw", "iter_raw"} and not body & {"aread", "read"}:
-            return True
-        if isinstance(e, json.JSONDecodeError) and any(f in _STREAM_ITERATORS for f in frames):
-            return True
-    return False
-
-
-def raised_in(exc: BaseException, kind: type[BaseException], module: str, function: str) -> bool:
-    """Whether an exception of `kind` in the chain was raised by `module.function` (its innermost frame)."""
-    for e in chain(exc):
-        if isinstance(e, kind):
-            frames = list(_frames(e))
-            if frames and frames[-1] == (module, function):
-                return True
-    return False
-
-
 # --- reading the provider's answer ------------------------------------------------------------
 
 
-def http_status(exc: BaseException) -> int | None:
+def http_status(exc: BaseException, status_types: tuple[type[BaseException], ...] = ()) -> int | None:
     """The HTTP error status (>= 400) the provider answered with, if any.
 
     Read from the SDK exception's HTTP response (Agno's own `status_code` defaults to 502 when there was
     none, so it is ignored) or from `ollama.ResponseError.status_code` (-1 means "inside a stream").
     An error event inside a 200 stream (Anthropic raises `APIStatusError` with the 200 response) has none.
+    `status_types`: exceptions that carry the status themselves (`ollama.ResponseError.status_code`).
     """
     for e in chain(exc):
         response = getattr(e, "response", None)
         code = getattr(response, "status_code", None)
         if isinstance(code, int):
             return code if code >= 400 else None
-        if type(e).__module__.split(".")[0] == "ollama":
+        if status_types and isinstance(e, status_types):
             code = getattr(e, "status_code", None)
             if isinstance(code, int) and code >= 400:
                 return code
@@ -252,11 +227,11 @@ def _looks_like_context_window(exc: BaseException, codes: set[str]) -> bool:
 
 
 def _is_timeout(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
-    return any(isinstance(e, (TimeoutError, *types)) or _is_httpx(e, "TimeoutException") for e in chain(exc))
+    return any(isinstance(e, (TimeoutError, *_HTTP_TIMEOUTS, *types)) for e in chain(exc))
 
 
 def _is_transport(exc: BaseException, types: tuple[type[BaseException], ...]) -> bool:
-    return any(isinstance(e, (ConnectionError, *types)) or _is_httpx(e, "TransportError") for e in chain(exc))
+    return any(isinstance(e, (ConnectionError, *_HTTP_TRANSPORT, *types)) for e in chain(exc))
 
 
 # --- the mapping ------------------------------------------------------------------------------
@@ -266,19 +241,23 @@ def classify(
     exc: BaseException,
     model: ModelInfo,
     *,
+    mid_stream: bool = False,
     timeout_types: tuple[type[BaseException], ...] = (),
     connection_types: tuple[type[BaseException], ...] = (),
     sdk_error_types: tuple[type[BaseException], ...] = (),
+    status_types: tuple[type[BaseException], ...] = (),
 ) -> ProviderError:
     """Map what a provider's Agno model raised to Focal's typed error.
 
     Args:
         exc: the exception (Agno's wrapper, or the raw SDK / httpx / builtin error).
         model: the registry model that was called (fills `provider` and `model`).
+        mid_stream: Focal saw the failure cut a streamed body (`CallObservation.failed_mid_stream`).
         timeout_types: the SDK's timeout exceptions (e.g. `openai.APITimeoutError`).
         connection_types: the SDK's connection exceptions (e.g. `openai.APIConnectionError`).
         sdk_error_types: the SDK's base error (e.g. `openai.APIError`): one without an HTTP status was
             reported inside a stream.
+        status_types: exceptions carrying the HTTP status as `status_code` (Ollama's `ResponseError`).
 
     Order: a Focal error passes through; HTTP status (401/403 auth, 429/529 rate limit, 408 timeout,
     5xx/409 unavailable, 4xx: context window → content filter → bad request); then timeouts and transport
@@ -297,7 +276,7 @@ def classify(
     common: dict[str, Any] = {"provider": model.provider, "model": model.id, "request_id": request_id(exc)}
     message = provider_message(exc)
     codes = error_codes(exc)
-    status = http_status(exc)
+    status = http_status(exc, status_types)
 
     if status is not None:
         common["status_code"] = status
@@ -317,7 +296,6 @@ def classify(
             return E.ContentFiltered(message, **common)
         return E.BadRequestError(message, **common)
 
-    mid_stream = in_stream_body(exc)
     detail = _detail(exc)
     if _is_timeout(exc, timeout_types):
         if mid_stream:
@@ -350,7 +328,7 @@ def _detail(exc: BaseException) -> str:
     """The low-level failure underneath, e.g. `ReadError` or `JSONDecodeError: Expecting value ...`."""
     last = exc
     for e in chain(exc):
-        if _is_httpx(e, "HTTPError") or isinstance(e, json.JSONDecodeError | ConnectionError | TimeoutError):
+        if isinstance(e, (*_HTTP_ERRORS, json.JSONDecodeError, ConnectionError, TimeoutError)):
             last = e
             break
     text = str(last)

@@ -46,11 +46,13 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         max_retries=0,
         temperature=params.temperature,
         max_tokens=params.max_tokens,
+        client_params={"http_client": _openai.http_client(None)},
     )
     built.focal_finish_ends_stream = not connection.stream_usage
+    built.focal_provider = model.provider
     return built
 
 
-def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
+def map_error(exc: BaseException, model: ModelInfo, *, mid_stream: bool = False) -> ProviderError:
     """The llama.cpp server speaks OpenAI's protocol through the OpenAI SDK: OpenAI's mapping."""
-    return _openai.map_error(exc, model)
+    return _openai.map_error(exc, model, mid_stream=mid_stream)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import ollama
 from agno.models.ollama import Ollama
 
-from focal.providers._capture import ObservingMixin, ProviderHooks
+from focal.providers._capture import ObservingMixin, ProviderHooks, http_event_hooks
 from focal.providers._errors import classify
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
@@ -29,9 +29,9 @@ def _get(raw: Any, key: str) -> Any:
     return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
 
 
-def _response_info(raw: Any) -> tuple[str | None, str | None]:
-    """ChatResponse -> (done_reason, None)."""
-    return _get(raw, "done_reason"), None
+def _finish_reason(raw: Any) -> str | None:
+    """ChatResponse -> its done_reason."""
+    return _get(raw, "done_reason")
 
 
 def _chunk_info(raw: Any) -> tuple[str | None, bool]:
@@ -39,7 +39,7 @@ def _chunk_info(raw: Any) -> tuple[str | None, bool]:
     return _get(raw, "done_reason"), bool(_get(raw, "done"))
 
 
-HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info)
+HOOKS = ProviderHooks(finish_reason=_finish_reason, chunk_info=_chunk_info)
 
 
 @dataclass
@@ -56,16 +56,19 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         options["temperature"] = params.temperature
     if params.max_tokens is not None:
         options["num_predict"] = params.max_tokens
-    return FocalOllama(
+    built = FocalOllama(
         id=model.id,
         host=connection.base_url(),
         api_key=connection.api_key(),
         timeout=params.timeout_seconds or connection.timeout_seconds,
         options=options or None,
+        client_params={"event_hooks": http_event_hooks()},  # `ollama.AsyncClient` hands kwargs to httpx
     )
+    built.focal_provider = model.provider
+    return built
 
 
-def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
+def map_error(exc: BaseException, model: ModelInfo, *, mid_stream: bool = False) -> ProviderError:
     """Ollama errors -> Focal's typed errors (see `focal.providers._errors.classify`).
 
     Agno does not wrap them: `ollama.ResponseError` (`status_code` = the HTTP status; -1 for an error
@@ -76,6 +79,8 @@ def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
     return classify(
         exc,
         model,
+        mid_stream=mid_stream,
         connection_types=(ConnectionError,),
         sdk_error_types=(ollama.ResponseError,),
+        status_types=(ollama.ResponseError,),
     )

@@ -1,13 +1,16 @@
 """OpenAI (Chat Completions) via Agno's `OpenAIChat`.
 
-Raw objects Agno hands to Focal's hooks: `ainvoke` parses an `openai.types.chat.ChatCompletion`
-(`_request_id` from the `x-request-id` header); `ainvoke_stream` parses each
+Raw objects Agno hands to Focal's hooks: `ainvoke` parses an `openai.types.chat.ChatCompletion`;
+`ainvoke_stream` parses each
 `openai.types.chat.ChatCompletionChunk`. Agno always streams with `stream_options.include_usage`, so a
 whole stream is: content chunks, the chunk whose choice carries a `finish_reason`, a usage-only chunk
 (no choices, `usage` set), then `data: [DONE]`, which the SDK consumes. The SDK ends a stream silently
 when the body ends early, so `stream_terminated` is what tells -- and the end marker is the usage
 chunk, not the finish_reason chunk: a stream that stops between the two has a finished answer but no
 token counts, and passing it off as complete would price it at $0.
+
+The SDK gets an HTTP client built by Focal (the SDK's own `DefaultAsyncHttpxClient`, passed through Agno's
+`client_params`) carrying Focal's event hooks: response headers (status, `x-request-id`) are observed there.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import openai
 from agno.models.openai import OpenAIChat
 
-from focal.providers._capture import ObservingMixin, ProviderHooks
+from focal.providers._capture import ObservingMixin, ProviderHooks, http_event_hooks
 from focal.providers._errors import classify
 from focal.providers._params import CallParams
 from focal.routing.registry import ModelInfo, ProviderConnection
@@ -32,11 +35,10 @@ __all__ = ["HOOKS", "FocalOpenAIChat", "build", "map_error"]
 REQUEST_ID_HEADER = "x-request-id"
 
 
-def _response_info(raw: Any) -> tuple[str | None, str | None]:
-    """ChatCompletion -> (finish_reason of the first choice, request id)."""
+def _finish_reason(raw: Any) -> str | None:
+    """ChatCompletion -> the finish_reason of its first choice."""
     choices = getattr(raw, "choices", None) or []
-    finish = getattr(choices[0], "finish_reason", None) if choices else None
-    return finish, getattr(raw, "_request_id", None)
+    return getattr(choices[0], "finish_reason", None) if choices else None
 
 
 def _chunk_info(raw: Any) -> tuple[str | None, bool]:
@@ -53,7 +55,12 @@ def _chunk_info(raw: Any) -> tuple[str | None, bool]:
     return finish, usage is not None and (not choices or finish is not None)
 
 
-HOOKS = ProviderHooks(response_info=_response_info, chunk_info=_chunk_info, request_id_header=REQUEST_ID_HEADER)
+HOOKS = ProviderHooks(finish_reason=_finish_reason, chunk_info=_chunk_info)
+
+
+def http_client(request_id_header: str | None = REQUEST_ID_HEADER) -> Any:
+    """The OpenAI SDK's own async HTTP client class, with Focal's event hooks."""
+    return openai.DefaultAsyncHttpxClient(event_hooks=http_event_hooks(request_id_header))
 
 
 @dataclass
@@ -80,12 +87,14 @@ def build(model: ModelInfo, connection: ProviderConnection, params: CallParams) 
         temperature=None if reasoning else params.temperature,
         max_tokens=None if reasoning else params.max_tokens,
         max_completion_tokens=params.max_tokens if reasoning else None,
+        client_params={"http_client": http_client()},  # (Agno's `http_client` field takes httpx's, not httpx2's)
     )
     built.focal_finish_ends_stream = not connection.stream_usage
+    built.focal_provider = model.provider
     return built
 
 
-def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
+def map_error(exc: BaseException, model: ModelInfo, *, mid_stream: bool = False) -> ProviderError:
     """OpenAI SDK / Agno errors -> Focal's typed errors (see `focal.providers._errors.classify`).
 
     Agno raises `ModelProviderError(status_code=<HTTP status>)` for HTTP errors (a 429 too: it is not a
@@ -96,6 +105,7 @@ def map_error(exc: BaseException, model: ModelInfo) -> ProviderError:
     return classify(
         exc,
         model,
+        mid_stream=mid_stream,
         timeout_types=(openai.APITimeoutError,),
         connection_types=(openai.APIConnectionError,),
         sdk_error_types=(openai.APIError,),

@@ -81,6 +81,7 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Any
 
+from focal.providers import aclose_model
 from tests.fakes.provider_replies import ANTHROPIC, OLLAMA, OPENAI, Reply
 from tests.fakes.provider_wire import (
     complete_body,
@@ -144,14 +145,7 @@ async def close_clients(*models: Any) -> None:
     """Close the HTTP clients the SDKs opened for these Agno models (their keep-alive connections to the
     fake server would otherwise be left to the garbage collector, with ResourceWarnings)."""
     for model in models:
-        for attr in ("async_client", "client"):
-            http = getattr(getattr(model, attr, None), "_client", None)  # the SDK's httpx / httpx2 client
-            if http is None:
-                continue
-            if hasattr(http, "aclose"):
-                await http.aclose()
-            elif hasattr(http, "close"):
-                http.close()
+        await aclose_model(model)
 
 
 class _Closed(Exception):

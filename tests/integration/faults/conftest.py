@@ -17,7 +17,7 @@ from focal.execution import (
 )
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository
 from focal.storage import make_async_engine, make_sync_engine, upgrade
-from tests.fakes.provider_server import FakeProviderServer, close_clients
+from tests.fakes.provider_server import FakeProviderServer
 from tests.integration.faults.rig import (
     Clock,
     Rig,
@@ -63,7 +63,6 @@ async def rig(
         rig.executor, rig.build, rig.async_engine = build(), build, async_engine
         yield rig
         # close the SDKs' keep-alive clients while the loop runs (not in the garbage collector)
-        templates = getattr(rig.executor.caller, "_templates", {})
-        await close_clients(*(t.model for t in templates.values()))
+        await rig.executor.caller.aclose()
     await async_engine.dispose()
     engine.dispose()

@@ -68,7 +68,7 @@ async def test_a_server_that_ignores_stream_options_needs_stream_usage_false(
     registry = rig.executor.registry
     relaxed = dataclasses.replace(registry.connection("openai"), stream_usage=False)
     monkeypatch.setitem(registry._connections, "openai", relaxed)  # the registry is shared: undone after
-    rig.executor.caller._templates.clear()  # models are built per connection settings
+    rig.executor.caller._models.clear()  # models are built per connection settings
     since = rig.mark()
     rig.server.script(Reply.ok("A complete answer."))
     outcome = await rig.call("stream")

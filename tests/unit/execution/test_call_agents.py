@@ -1,13 +1,13 @@
-"""Per-call agents skip the session bookkeeping that dies with their run; every other agent keeps it."""
+"""Per-call agents: a fresh public `Agent` per call; Agno itself is left as the host has it."""
 
 from __future__ import annotations
 
 import pytest
-from agno.agent import Agent, _storage
+from agno.agent import Agent
 from agno.db.in_memory import InMemoryDb
 from agno.metrics import SessionMetrics
 
-from focal.execution._call_agents import install_agno_hooks, new_template, own_tool_bookkeeping, per_call_copy
+from focal.execution._call_agents import per_call_agent
 from focal.execution.testing import FakeModel
 
 from .conftest import Harness
@@ -27,17 +27,15 @@ def folds(monkeypatch: pytest.MonkeyPatch) -> list[SessionMetrics]:
     return seen
 
 
-async def test_focal_calls_skip_the_dead_session_fold_and_keep_their_usage(
+async def test_a_host_agent_keeps_its_session_metrics_after_focal_ran(
     harness: Harness, folds: list[SessionMetrics]
 ) -> None:
+    import agno.agent._storage as storage
+
+    before = storage.update_session_metrics
     response = await harness.executor.run("hi", harness.ctx())
-    assert folds == []
-    assert (response.usage.input, response.usage.output) == (10, 5)  # the run's own metrics are untouched
-    assert response.cost > 0
-
-
-async def test_a_host_agent_keeps_its_session_metrics(harness: Harness, folds: list[SessionMetrics]) -> None:
-    await harness.executor.run("hi", harness.ctx())  # hooks installed and used
+    assert (response.usage.input, response.usage.output) == (10, 5) and response.cost > 0
+    assert storage.update_session_metrics is before, "Focal must not patch the host's Agno"
     folds.clear()
     host = Agent(model=FakeModel(default="ok"), db=InMemoryDb(), telemetry=False)
     await host.arun("one", session_id="host:s1")
@@ -47,30 +45,7 @@ async def test_a_host_agent_keeps_its_session_metrics(harness: Harness, folds: l
     assert metrics is not None and (metrics.input_tokens, metrics.output_tokens) == (20, 10)
 
 
-@pytest.mark.parametrize("keeps", ["db", "cache_session"])
-async def test_a_per_call_agent_that_keeps_its_session_keeps_the_fold(keeps: str, folds: list[SessionMetrics]) -> None:
-    install_agno_hooks()
-    agent = per_call_copy(new_template(FakeModel(default="ok")))
-    if keeps == "db":
-        agent.db = InMemoryDb()
-    else:
-        agent.cache_session = True
-    await agent.arun("one", session_id="s1")
-    await agent.arun("two", session_id="s1")
-    assert len(folds) == 2
-    metrics = await agent.aget_session_metrics("s1")
-    assert metrics is not None and metrics.input_tokens == 20
-
-
-def test_hooks_install_once() -> None:
-    install_agno_hooks()
-    wrapper = _storage.update_session_metrics
-    install_agno_hooks()
-    assert _storage.update_session_metrics is wrapper
-    assert not hasattr(wrapper.__wrapped__, "__wrapped__")  # wraps Agno's own function, not itself
-
-
-def test_templates_are_evicted_least_recently_used_first(registry) -> None:  # type: ignore[no-untyped-def]
+def test_models_are_evicted_least_recently_used_first(registry) -> None:  # type: ignore[no-untyped-def]
     from focal.execution import AgnoExecutor
     from focal.execution.testing import FakeModels
     from focal.providers import CallParams
@@ -83,15 +58,26 @@ def test_templates_are_evicted_least_recently_used_first(registry) -> None:  # t
     assert executor.agno_model(model, hot) is first  # used again: now the most recent
     executor.agno_model(model, new)  # evicts `cold`, not `hot`
     assert executor.agno_model(model, hot) is first
-    assert [key[2] for key in executor._templates] == [500, 300]
+    assert [key[2] for key in executor._models] == [500, 300]
 
 
-def test_each_copy_has_its_own_run_bookkeeping() -> None:
-    template = new_template(FakeModel(default="ok"))
-    template._connectable_tools_initialized_on_run = ["left over"]  # type: ignore[attr-defined]
-    first, second = per_call_copy(template), per_call_copy(template)
-    own_tool_bookkeeping(first)
-    own_tool_bookkeeping(second)
-    first._connectable_tools_initialized_on_run.append("acme's toolkit")  # what Agno does during a run
-    assert second._connectable_tools_initialized_on_run == []  # another tenant's run never closes it
-    assert template._connectable_tools_initialized_on_run == ["left over"]
+async def test_each_call_has_its_own_agent_and_run_bookkeeping() -> None:
+    model = FakeModel(default="ok")
+
+    def lookup(order: str) -> str:
+        """Look an order up.
+
+        Args:
+            order: the order number
+        """
+        return f"order {order}"
+
+    first = per_call_agent(model, instructions="acme", tools=[lookup])
+    second = per_call_agent(model, instructions="globex")
+    assert first is not second and first.model is second.model is model
+    assert first.tools and not second.tools
+    assert first.tool_hooks and not second.tool_hooks
+    assert first.telemetry is False and first.db is None
+    await first.arun("hi", session_id="acme:s1")
+    await second.arun("hi", session_id="globex:s1")
+    assert first.instructions == "acme" and second.instructions == "globex"

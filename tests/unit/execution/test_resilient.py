@@ -358,7 +358,7 @@ async def test_stream_deadline_is_a_typed_error(harness) -> None:  # type: ignor
     harness.fakes.models.clear()
     slow = FakeModels(default="late answer", delay=0.5)
     harness.executor.caller._factory = slow.factory  # type: ignore[attr-defined]
-    harness.executor.caller._templates.clear()  # type: ignore[attr-defined]
+    harness.executor.caller._models.clear()  # type: ignore[attr-defined]
     ctx = harness.ctx().with_deadline_in(0.1)
     with pytest.raises(DeadlineExceededError):
         async for _ in harness.executor.stream("hello", ctx):
@@ -452,7 +452,7 @@ async def test_a_failed_reask_still_carries_the_first_answers_tokens(harness) ->
 async def test_a_slow_answer_past_the_turn_deadline_is_a_deadline_error(harness) -> None:  # type: ignore[no-untyped-def]
     slow = FakeModels(default="late answer", delay=0.5)
     harness.executor.caller._factory = slow.factory  # type: ignore[attr-defined]
-    harness.executor.caller._templates.clear()  # type: ignore[attr-defined]
+    harness.executor.caller._models.clear()  # type: ignore[attr-defined]
     started = time.monotonic()
     with pytest.raises(DeadlineExceededError, match="turn deadline"):
         await harness.executor.run("hello", harness.ctx().with_deadline_in(0.1))

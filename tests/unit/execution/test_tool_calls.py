@@ -91,3 +91,31 @@ async def test_tool_messages_in_the_history_do_not_stop_retries(harness: Harness
     harness.fakes.script(SONNET, ProviderUnavailable("down"), "tomorrow")
     response = await harness.executor.run(history, harness.ctx())
     assert response.content == "tomorrow" and harness.fakes.calls(SONNET) == 2
+
+
+async def test_a_tool_that_failed_half_way_still_ran(harness: Harness, ledger: list[str]) -> None:
+    def charge(order_id: str) -> str:
+        """Charge an order (acts, then fails)."""
+        ledger.append(order_id)
+        raise RuntimeError("card service answered garbage")
+
+    harness.fakes.script(SONNET, {"tool": "charge", "args": {"order_id": "A1"}}, ProviderUnavailable("down"))
+    with pytest.raises(ProviderUnavailable) as info:
+        await harness.executor.run("charge A1", harness.ctx(), tools=[charge])
+    assert info.value.tools_ran and ledger == ["A1"]  # told by the tool hook, not by counting requests
+    assert harness.fakes.calls(SONNET) == 2
+
+
+async def test_a_second_request_without_a_tool_call_is_not_a_tool_run(harness: Harness, ledger: list[str]) -> None:
+    # Agno itself asks the model again (its own model retry): two requests in one run, no tool called,
+    # nothing to repeat, so Focal retries and fails over as usual
+    from agno.exceptions import ModelProviderError
+
+    await harness.executor.run("warm up", harness.ctx())
+    primary = harness.fakes.models[SONNET]
+    primary.retries, primary.delay_between_retries = 1, 0
+    calls_before = primary.calls
+    harness.fakes.script(SONNET, ModelProviderError("busy", status_code=503), ModelProviderError("busy", 503))
+    response = await harness.executor.run("refund A1", harness.ctx(), tools=[refund_tool(ledger)])
+    assert primary.calls - calls_before == 2  # Agno's own second request
+    assert ledger == [] and response.fallback_used and response.model_id == "gpt-4o"  # failed over: no tool ran

@@ -113,7 +113,7 @@ async def run_agent(
             out = await agent.arun("Say something.")
             status = out.status
             parts.append(out.content if isinstance(out.content, str) else "")
-    error = map_error(obs.errors[-1], info, registry) if obs.errors else None
+    error = map_error(obs.errors[-1], info, registry, obs) if obs.errors else None
     return Outcome(obs, status, "".join(parts), len(server.requests) - before, error, events)
 
 
@@ -249,7 +249,7 @@ async def test_connection_refused(monkeypatch: pytest.MonkeyPatch, registry: Mod
     with observe_call() as obs:
         out = await Agent(model=model, telemetry=False).arun("hi")
     assert out.status == RunStatus.error
-    err = map_error(obs.errors[-1], info, registry)
+    err = map_error(obs.errors[-1], info, registry, obs)
     assert type(err) is ProviderUnavailable and err.status_code is None and err.retryable
 
 
@@ -257,7 +257,7 @@ async def test_connection_refused(monkeypatch: pytest.MonkeyPatch, registry: Mod
 async def test_missing_api_key_is_an_authentication_error(
     server: FakeProviderServer, registry: ModelRegistry, monkeypatch: pytest.MonkeyPatch, provider: str, variable: str
 ) -> None:
-    # OpenAI: Agno's ModelAuthenticationError; Anthropic: the SDK's TypeError from `_validate_headers`
+    # OpenAI: Agno's ModelAuthenticationError; Anthropic: refused by Focal before the SDK is asked
     monkeypatch.delenv(variable)
     monkeypatch.delenv("ANTHROPIC_AUTH_TOKEN", raising=False)
     outcome = await call(server, registry, provider, "plain")
@@ -445,7 +445,9 @@ async def test_local_llama_cpp_uses_the_openai_mapping(
     _BUILT.append(model)
     outcome = await run_agent(server, model, LOCAL, registry, mode, behaviour)
     assert server.requests[-1].path == "/v1/chat/completions" and server.requests[-1].model == LOCAL.id
-    err = _local.map_error(outcome.obs.errors[-1], LOCAL)
+    err = _local.map_error(
+        outcome.obs.errors[-1], LOCAL, mid_stream=outcome.obs.failed_mid_stream(outcome.obs.errors[-1])
+    )
     assert type(err) is kind and err.status_code == status and err.provider == "local"
     ok = await run_agent(server, model, LOCAL, registry, "stream", Reply.ok("local answer"))
     assert ok.content == "local answer" and ok.obs.stream_terminated and ok.obs.finish_reason == "stop"
@@ -476,7 +478,7 @@ async def test_direct_ainvoke_and_ainvoke_stream(
         with pytest.raises(Exception) as raised:
             await model.ainvoke([Message(role="user", content="hi")], Message(role="assistant"))
         assert raised.value is obs.errors[-1]
-        err = map_error(raised.value, info, registry)
+        err = map_error(raised.value, info, registry, obs)
         assert type(err) is RateLimitError and err.retry_after == 7.0  # type: ignore[attr-defined]
         pieces = [
             r.content
