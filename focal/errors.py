@@ -27,17 +27,22 @@ class ConfigError(FocalError):
         message: what is wrong.
         path: the file that holds the bad value, if any.
         key: the dotted key path inside that file, if any.
+        line: the 1-based line in that file where the bad value is, if known.
     """
 
-    def __init__(self, message: str, *, path: Path | str | None = None, key: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, path: Path | str | None = None, key: str | None = None, line: int | None = None
+    ) -> None:
         self.path = str(path) if path is not None else None
         self.key = key
+        self.line = line
         self.detail = message
         where = ""
-        if self.path and key:
-            where = f"{self.path}: {key}: "
-        elif self.path:
-            where = f"{self.path}: "
+        file = f"{self.path}:{line}" if self.path and line else self.path
+        if file and key:
+            where = f"{file}: {key}: "
+        elif file:
+            where = f"{file}: "
         elif key:
             where = f"{key}: "
         super().__init__(f"{where}{message}")
@@ -51,15 +56,15 @@ class ConfigError(FocalError):
         first = problems[0]
         listing = "\n".join(f"  - {p}" for p in problems)
         err = cls(f"{len(problems)} problems:\n{listing}")
-        err.path, err.key, err.problems = first.path, first.key, list(problems)
+        err.path, err.key, err.line, err.problems = first.path, first.key, first.line, list(problems)
         return err
 
     def __reduce__(self):  # keep the error picklable
-        return (_rebuild_config_error, (self.detail, self.path, self.key))
+        return (_rebuild_config_error, (self.detail, self.path, self.key, self.line))
 
 
-def _rebuild_config_error(message: str, path: str | None, key: str | None) -> ConfigError:
-    return ConfigError(message, path=path, key=key)
+def _rebuild_config_error(message: str, path: str | None, key: str | None, line: int | None = None) -> ConfigError:
+    return ConfigError(message, path=path, key=key, line=line)
 
 
 class NotFoundError(FocalError, LookupError):

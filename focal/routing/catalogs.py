@@ -12,9 +12,9 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from focal._yaml import read_yaml, validation_problems
 from focal.errors import ConfigError, NotFoundError
 from focal.routing._chains import resolve_chain
-from focal.routing._yaml import read_yaml, validation_problems
 from focal.routing.registry import ModelInfo, ModelRegistry
 from focal.routing.steps import STEP_DEFAULT_TASKS, PipelineStep, to_step
 from focal.routing.tasks import TASK_TIER_MAP, CustomTask, TaskType, Tier, normalize_task_type, to_task_type

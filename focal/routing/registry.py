@@ -20,8 +20,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from focal._yaml import parse_model, raise_problems, read_yaml
 from focal.errors import ConfigError, NotFoundError
-from focal.routing._yaml import parse_model, raise_problems, read_yaml
 from focal.routing.tasks import Tier
 
 __all__ = ["ModelInfo", "ModelRef", "ModelRegistry", "ProviderConnection", "ProviderKind", "parse_model_ref"]

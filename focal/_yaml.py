@@ -76,6 +76,33 @@ class _StrictLoader(yaml.SafeLoader):
                 self._check_mapping_keys(value_node, child, found, seen)
 
 
+def key_lines(path: Path) -> dict[str, int]:
+    """The 1-based line of every key path in a YAML file already read by `read_yaml` (`rules[2].when`:
+    the line of that value), so later checks can name the line of what they reject. {} if unparsable."""
+    try:
+        root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        return {}
+    lines: dict[str, int] = {}
+
+    def walk(node: yaml.Node | None, loc: tuple[int | str, ...]) -> None:
+        if node is None:
+            return
+        lines.setdefault(key_path(loc), node.start_mark.line + 1)
+        if isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*loc, i))
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if isinstance(key_node, yaml.ScalarNode):
+                    child = (*loc, str(key_node.value))
+                    lines.setdefault(key_path(child), key_node.start_mark.line + 1)
+                    walk(value_node, child)
+
+    walk(root, ())
+    return lines
+
+
 def read_yaml(path: Path) -> Any:
     """Parse one YAML file.
 
