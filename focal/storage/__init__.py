@@ -9,6 +9,7 @@ from focal.storage._engines import (
 )
 from focal.storage._migrate import current_revision, head_revision, require_schema, upgrade
 from focal.storage._urls import async_url, backend, sync_url
+from focal.storage.alignment_tables import AlignmentCurrent, AlignmentVersion
 from focal.storage.budget_tables import BudgetReservation, BudgetUsage, TenantBudget
 from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideChange, utcnow
 from focal.storage.telemetry_tables import (
@@ -19,6 +20,8 @@ from focal.storage.telemetry_tables import (
 )
 
 __all__ = [
+    "AlignmentCurrent",
+    "AlignmentVersion",
     "Base",
     "BudgetReservation",
     "BudgetUsage",

@@ -15,7 +15,8 @@ from focal.storage._migrate import _config
 ROUTING_TABLES = {"tenant_model_overrides", "tenant_model_override_changes"}
 BUDGET_TABLES = {"tenant_budgets", "budget_usage", "budget_reservations"}
 TELEMETRY_TABLES = {"llm_calls", "workflow_runs", "telemetry_daily_aggregates", "workflow_run_daily_aggregates"}
-ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | TELEMETRY_TABLES
+ALIGNMENT_TABLES = {"alignment_versions", "alignment_current"}
+ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | TELEMETRY_TABLES | ALIGNMENT_TABLES
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
@@ -23,6 +24,7 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0009_alignment",
         "0008_runs_per_tenant",
         "0007_workflow_run_aggregates",
         "0006_cache_write_tokens",
@@ -32,7 +34,7 @@ def test_revisions_are_one_linear_chain() -> None:
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0008_runs_per_tenant"
+    assert head_revision() == "0009_alignment"
     assert len(script.get_heads()) == 1
 
 
@@ -321,7 +323,7 @@ def test_0008_keys_runs_by_tenant_and_run_id_and_keeps_the_rows(database_url: st
     try:
         with engine.begin() as conn:
             conn.execute(text(row), {"tenant": "acme"})
-        assert upgrade(database_url) == ("0007_workflow_run_aggregates", "0008_runs_per_tenant")
+        assert upgrade(database_url) == ("0007_workflow_run_aggregates", head_revision())
         pk = inspect(engine).get_pk_constraint("workflow_runs")
         assert sorted(pk["constrained_columns"]) == ["run_id", "tenant_id"]
         with engine.begin() as conn:  # another tenant's run with the same host run id: its own row
@@ -336,4 +338,4 @@ def test_0008_keys_runs_by_tenant_and_run_id_and_keeps_the_rows(database_url: st
         assert inspect(engine).get_pk_constraint("workflow_runs")["constrained_columns"] == ["run_id"]
     finally:
         engine.dispose()
-    assert upgrade(database_url) == ("0007_workflow_run_aggregates", "0008_runs_per_tenant")
+    assert upgrade(database_url) == ("0007_workflow_run_aggregates", head_revision())
