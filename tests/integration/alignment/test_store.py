@@ -10,13 +10,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from focal.tools import shipped_catalog
 from sqlalchemy import func, select
 
 from focal.alignment import read_folder
 from focal.alignment.store import AlignmentStore
 from focal.errors import ConfigError, NotFoundError
 from focal.storage import AlignmentVersion, make_async_engine, make_sync_engine, upgrade
-from focal.tools import shipped_catalog
 
 SUPPORT = Path(__file__).resolve().parents[3] / "configs" / "alignment" / "support"
 
