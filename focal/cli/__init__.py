@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 import focal._env  # noqa: F401
-from focal.cli import _budgets, _db, _demo, _models, _overrides, _telemetry
+from focal.cli import _budgets, _config, _db, _demo, _models, _overrides, _telemetry
 from focal.cli._common import STATE, handle_errors, settings
 from focal.cli._usage import FocalGroup
 from focal.logging import configure_logging
@@ -41,6 +41,7 @@ app.add_typer(_overrides.app, name="overrides")
 app.add_typer(_budgets.app, name="budgets")
 app.add_typer(_db.app, name="db")
 app.add_typer(_telemetry.app, name="telemetry")
+app.add_typer(_config.app, name="config")
 _demo.register(app)
 
 
