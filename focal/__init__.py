@@ -1,6 +1,10 @@
-"""Focal: a multi-tenant alignment engine for conversational agents, built natively on Agno."""
+"""Focal: a multi-tenant alignment engine for conversational agents, built natively on Agno.
 
-import focal._env  # noqa: F401  (must run before anything imports agno)
+As a library Focal leaves the host process alone: importing it or building a `Focal` sets no
+environment variable and configures no logging (`Focal.open(..., configure_logging=True)` opts in),
+and every Agno object it builds has telemetry off. The `focal` CLI owns its process and does both.
+"""
+
 from focal.errors import ConfigError, FocalError, NotFoundError, OverrideExistsError, StorageError, UnknownTaskError
 from focal.settings import FocalSettings
 

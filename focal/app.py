@@ -10,7 +10,6 @@ from typing import Any
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import focal._env  # noqa: F401
 from focal.execution import (
     AgnoExecutor,
     BreakerPolicy,
@@ -22,7 +21,7 @@ from focal.execution import (
     ResilientExecutor,
     RetryPolicy,
 )
-from focal.logging import configure_logging
+from focal.logging import configure_logging as configure_structlog
 from focal.providers import build_model
 from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository, load_routing_config
 from focal.settings import FocalSettings
@@ -59,8 +58,13 @@ class Focal:
         retry: RetryPolicy | None = None,
         breakers: CircuitBreakers | None = None,
         cost_limits: CostLimits | None = None,
+        configure_logging: bool = False,
     ) -> Focal:
         """Load configuration and connect (no async needed); the same as `create` otherwise.
+
+        Focal leaves the host's process as it found it: no environment variable is set, and logging
+        is not configured unless asked (Focal's log lines follow the host's structlog or stdlib
+        `logging` setup). Every Agno object Focal builds has Agno telemetry off.
 
         Args:
             settings: defaults to `FocalSettings()` (environment).
@@ -71,6 +75,9 @@ class Focal:
             retry, breakers, cost_limits: replace the ones built from the settings
                 (`FOCAL_RETRY_*`, `FOCAL_BREAKER_*`, `FOCAL_RUN_COST_LIMIT_USD`, `FOCAL_STEP_COST_LIMIT_USD`,
                 `FOCAL_COST_LIMIT_ACTION`), e.g. for per-step limits by name.
+            configure_logging: configure structlog for the whole process from `settings.log_format`
+                and `settings.log_level`, as the `focal` CLI does (for hosts that leave logging to
+                Focal); by default the host's logging setup is left alone.
 
         Raises:
             ConfigError: invalid models.yaml or agent catalogs, or an unusable `database_url`
@@ -80,7 +87,8 @@ class Focal:
         """
         settings = settings or FocalSettings()
         FocalSettings.check_database_url(settings.resolved_database_url)  # settings may be changed after validation
-        configure_logging(settings.log_format, settings.log_level)
+        if configure_logging:
+            configure_structlog(settings.log_format, settings.log_level)
         registry, catalogs = load_routing_config(
             settings.resolved_config_dir, default_task_tier=settings.default_task_tier
         )
@@ -190,6 +198,7 @@ class Focal:
         retry: RetryPolicy | None = None,
         breakers: CircuitBreakers | None = None,
         cost_limits: CostLimits | None = None,
+        configure_logging: bool = False,
     ) -> Focal:
         """Async twin of `open` for hosts running an event loop (embedded SQLite is migrated on the way).
 
@@ -207,6 +216,7 @@ class Focal:
                 retry=retry,
                 breakers=breakers,
                 cost_limits=cost_limits,
+                configure_logging=configure_logging,
             )
         )
         try:

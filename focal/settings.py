@@ -29,8 +29,12 @@ class FocalSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".focal"), description="Where the embedded SQLite file lives.")
     database_url: str | None = Field(default=None, description="SQLAlchemy URL; default: SQLite in data_dir.")
     config_dir: Path | None = Field(default=None, description="Directory holding models.yaml and agents/.")
-    log_format: Literal["console", "json"] = "console"
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["console", "json"] = Field(
+        default="console", description="Log lines of the `focal` CLI, or of `Focal.open(configure_logging=True)`."
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        default="info", description="Lowest level logged by the `focal` CLI or `Focal.open(configure_logging=True)`."
+    )
     resolver_cache_ttl_seconds: float = Field(
         default=5.0,
         ge=0,

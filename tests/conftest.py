@@ -17,8 +17,10 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-import focal  # noqa: F401  (sets AGNO_TELEMETRY=false before agno is imported)
 from focal.routing import AgentCatalogs, ModelRegistry, load_routing_config
+
+# The test process never phones home (Focal itself leaves the environment alone; Agno reads this at every run).
+os.environ["AGNO_TELEMETRY"] = "false"
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG_DIR = REPO / "configs"

@@ -3,13 +3,37 @@ folders, validated with errors that name the place, versioned by content hash.""
 
 from focal.alignment._base import Scope, VariableSpec
 from focal.alignment.bindings import ToolBinding, ToolTiming
+from focal.alignment.cache import ConfigCache
 from focal.alignment.config import AlignmentConfig, compile_config
 from focal.alignment.document import BUILTIN_VARIABLES, AlignmentDocument
 from focal.alignment.expressions import UNKNOWN, Expression, ExpressionError, Unknown, compile_expression
 from focal.alignment.folder import Sources, read_folder, write_folder
 from focal.alignment.profile import AgentProfile
+from focal.alignment.retrieval import (
+    BM25Ranker,
+    DroppedRule,
+    DroppedScenario,
+    RankedRule,
+    RankedText,
+    Ranker,
+    RankIndex,
+    RetrievalIndex,
+    RetrievalResult,
+    RuleDecision,
+    ScenarioCandidate,
+    SkipPath,
+    TransitionDecision,
+    apply_relationships,
+    index_for,
+    next_step,
+    retrieve,
+    skippable_steps,
+    tokenize,
+    validate_variables,
+)
 from focal.alignment.rules import Rule
 from focal.alignment.scenarios import Scenario, ScenarioStep, StepTransition
+from focal.alignment.session import AlignmentState, Situation, turn_variables
 from focal.alignment.templates import Template, TemplateMode
 from focal.alignment.tool_catalog import ToolCatalog, ToolSpec
 from focal.alignment.validation import validate_document
@@ -20,12 +44,27 @@ __all__ = [
     "AgentProfile",
     "AlignmentConfig",
     "AlignmentDocument",
+    "AlignmentState",
+    "BM25Ranker",
+    "ConfigCache",
+    "DroppedRule",
+    "DroppedScenario",
     "Expression",
     "ExpressionError",
+    "RankIndex",
+    "RankedRule",
+    "RankedText",
+    "Ranker",
+    "RetrievalIndex",
+    "RetrievalResult",
     "Rule",
+    "RuleDecision",
     "Scenario",
+    "ScenarioCandidate",
     "ScenarioStep",
     "Scope",
+    "Situation",
+    "SkipPath",
     "Sources",
     "StepTransition",
     "Template",
@@ -34,13 +73,22 @@ __all__ = [
     "ToolCatalog",
     "ToolSpec",
     "ToolTiming",
+    "TransitionDecision",
     "Unknown",
     "VariableSpec",
+    "apply_relationships",
     "compile_config",
     "compile_expression",
+    "index_for",
     "load_folder",
+    "next_step",
     "read_folder",
+    "retrieve",
+    "skippable_steps",
+    "tokenize",
+    "turn_variables",
     "validate_document",
+    "validate_variables",
     "write_folder",
 ]
 

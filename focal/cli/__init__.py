@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
 
-import focal._env  # noqa: F401
 from focal.cli import _budgets, _config, _db, _demo, _models, _overrides, _telemetry
 from focal.cli._common import STATE, handle_errors, settings
 from focal.cli._usage import FocalGroup
@@ -33,18 +33,25 @@ def _root(
     STATE.database_url = database_url
     STATE.config_dir = config_dir
     current = settings()  # fail early, in one line, on a bad FOCAL_* setting
-    configure_logging(current.log_format, current.log_level)
+    configure_logging(current.log_format, current.log_level)  # the CLI owns its process's logging
 
 
-app.add_typer(_models.app, name="models")
-app.add_typer(_overrides.app, name="overrides")
-app.add_typer(_budgets.app, name="budgets")
-app.add_typer(_db.app, name="db")
-app.add_typer(_telemetry.app, name="telemetry")
-app.add_typer(_config.app, name="config")
+# FocalGroup on every group: `focal models` alone prints the help and exits 2
+app.add_typer(_models.app, name="models", cls=FocalGroup)
+app.add_typer(_overrides.app, name="overrides", cls=FocalGroup)
+app.add_typer(_budgets.app, name="budgets", cls=FocalGroup)
+app.add_typer(_db.app, name="db", cls=FocalGroup)
+app.add_typer(_telemetry.app, name="telemetry", cls=FocalGroup)
+app.add_typer(_config.app, name="config", cls=FocalGroup)
 _demo.register(app)
 
 
 def main() -> None:
-    """Console-script entry point (usage errors are handled by `FocalGroup.main`)."""
+    """Console-script entry point (`focal`, `python -m focal`): Focal owns this process.
+
+    Agno telemetry is switched off for the whole process (Agno reads `AGNO_TELEMETRY` at every run),
+    and the root callback configures logging from the settings. Usage errors are handled by
+    `FocalGroup.main`.
+    """
+    os.environ["AGNO_TELEMETRY"] = "false"
     app()

@@ -1,4 +1,9 @@
-"""Usage errors (a bad option, value or argument) on one line, exit code 2, no Rich box."""
+"""Usage errors (a bad option, value or argument) on one line, exit code 2, no Rich box.
+
+Public typer API only: `typer.TyperException` (the base of every error typer's parser raises),
+`typer.BadParameter`, `typer.Abort`, `typer.Exit` and `typer.core.TyperGroup`; the few details typer
+does not export are read in `focal.cli._typer_errors`.
+"""
 
 from __future__ import annotations
 
@@ -7,22 +12,16 @@ from collections.abc import Sequence
 from typing import Any, NoReturn
 
 import typer
-from typer.core import TyperGroup
-
-try:  # typer 0.2x vendors click as `typer._click`; its commands raise these exceptions
-    from typer._click import exceptions as click_exceptions
-    from typer._click.utils import echo
-except ImportError:  # older typer runs on click itself
-    from click import exceptions as click_exceptions  # type: ignore[no-redef]
-    from click.utils import echo  # type: ignore[no-redef]
+from typer.core import TyperGroup, TyperOption
 
 from focal.cli._common import err_console
+from focal.cli._typer_errors import error_command_path, missing_parameter_kind, unknown_option
 
 USAGE_EXIT_CODE = 2
 
 
 def _is_option(param: Any) -> bool:
-    return getattr(param, "param_type_name", None) == "option"
+    return isinstance(param, TyperOption)
 
 
 def _option_name(param: Any) -> str:
@@ -67,23 +66,24 @@ def _command_path(root: Any, prog_name: str, args: Sequence[str]) -> str:
     return " ".join(names)
 
 
-def usage_message(exc: Any, args: Sequence[str], fallback_path: str = "focal") -> str:
+def usage_message(exc: typer.TyperException, args: Sequence[str], fallback_path: str = "focal") -> str:
     """`--limit 'abc': input should be a valid integer (see focal telemetry calls --help)`."""
-    if isinstance(exc, click_exceptions.MissingParameter) and exc.param is not None:
-        kind = exc.param_type or exc.param.param_type_name
-        text = f"missing {kind} {_option_name(exc.param)}"
-    elif isinstance(exc, click_exceptions.BadParameter) and exc.param is not None:
+    missing = missing_parameter_kind(exc) if isinstance(exc, typer.BadParameter) else None
+    unknown = unknown_option(exc)
+    if isinstance(exc, typer.BadParameter) and exc.param is not None and missing is not None:
+        text = f"missing {missing} {_option_name(exc.param)}"
+    elif isinstance(exc, typer.BadParameter) and exc.param is not None:
         name, value, message = _option_name(exc.param), _given_value(args, exc.param), _one_line(exc.message)
         where = f"{name} {value!r}" if value is not None and repr(value) not in message else name
         text = f"{where}: {_lower_first(message)}"
-    elif isinstance(exc, click_exceptions.NoSuchOption):
-        text = f"no such option {exc.option_name}"
-        if exc.possibilities:
-            text += f" (did you mean {', '.join(sorted(exc.possibilities))}?)"
+    elif unknown is not None:
+        option, possibilities = unknown
+        text = f"no such option {option}"
+        if possibilities:
+            text += f" (did you mean {', '.join(sorted(possibilities))}?)"
     else:
         text = _lower_first(_one_line(exc.format_message()))
-    command = exc.ctx.command_path if exc.ctx is not None else fallback_path
-    return f"{text} (see {command} --help)"
+    return f"{text} (see {error_command_path(exc) or fallback_path} --help)"
 
 
 def _exit(code: int) -> NoReturn:
@@ -91,12 +91,21 @@ def _exit(code: int) -> NoReturn:
 
 
 class FocalGroup(TyperGroup):
-    """The root group: click's usage errors become `error: ...` on one line with exit code 2.
+    """Focal's command groups: usage errors become `error: ...` on one line with exit code 2.
 
-    Everything else is click's and typer's own behaviour: `--help` prints help and exits 0, a
-    `typer.Exit(code)` exits with its code, Ctrl-C inside a command is `error: interrupted` (exit 1), no
-    arguments prints the help.
+    Everything else is typer's own behaviour: `--help` prints help and exits 0, a `typer.Exit(code)`
+    exits with its code, Ctrl-C inside a command is `error: interrupted` (exit 1). A group called
+    without a command (`focal`, `focal models`) prints its help and exits 2.
     """
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if not args and self.no_args_is_help and not ctx.resilient_parsing:
+            text = ctx.get_help()  # with Rich, typer prints the help itself and returns ""
+            if text.strip():
+                typer.echo(text, err=True)
+            raise typer.Exit(USAGE_EXIT_CODE)
+        result: list[str] = super().parse_args(ctx, args)
+        return result
 
     def main(  # type: ignore[override]
         self,
@@ -112,20 +121,16 @@ class FocalGroup(TyperGroup):
         argv = list(sys.argv[1:] if args is None else args)
         try:
             rv = super().main(argv, prog_name, complete_var, False, windows_expand_args, **extra)
-        except click_exceptions.UsageError as exc:
-            if type(exc).__name__ == "NoArgsIsHelpError":  # `focal` / `focal models` alone: the help
-                if exc.format_message().strip():  # with Rich, typer has printed it already
-                    echo(exc.format_message(), err=True)
-                _exit(USAGE_EXIT_CODE)
-            path = _command_path(self, prog_name or self.name or "focal", argv)
-            err_console.print(f"error: {usage_message(exc, argv, path)}", markup=False)
-            _exit(USAGE_EXIT_CODE)
-        except click_exceptions.ClickException as exc:
-            err_console.print(f"error: {_one_line(exc.format_message())}", markup=False)
+        except typer.TyperException as exc:  # typer's parser errors: usage errors carry exit code 2
+            if exc.exit_code == USAGE_EXIT_CODE:
+                path = _command_path(self, prog_name or self.name or "focal", argv)
+                err_console.print(f"error: {usage_message(exc, argv, path)}", markup=False)
+            else:
+                err_console.print(f"error: {_one_line(exc.format_message())}", markup=False)
             _exit(exc.exit_code)
         except typer.Abort:
             err_console.print("error: aborted", markup=False)
             _exit(1)
-        # Non-standalone click returns the exit code of a `typer.Exit` / `ctx.exit()` (`--help`: 0),
-        # else the command's return value (None for every Focal command).
+        # Non-standalone typer returns the exit code of a `typer.Exit` / `ctx.exit()` (`--help`: 0, a
+        # group without a command: 2), else the command's return value (None for every Focal command).
         _exit(rv if isinstance(rv, int) else 0)

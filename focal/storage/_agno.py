@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import focal._env  # noqa: F401  (Agno telemetry off before agno is imported)
 from focal.storage._urls import async_url, backend, ensure_sqlite_dir, sync_url
 
 
