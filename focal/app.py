@@ -233,8 +233,10 @@ class Focal:
         self.async_engine.sync_engine.dispose()
 
     async def aclose(self) -> None:
-        """Finish budget bookkeeping of cancelled calls, flush telemetry, then release database connections."""
+        """Finish budget bookkeeping of cancelled calls, close provider HTTP connections, flush telemetry,
+        then release database connections."""
         await self.executor.drain()
+        await self.executor.caller.aclose()
         await self.telemetry.aclose()
         await self.async_engine.dispose()
         self.engine.dispose()

@@ -8,28 +8,20 @@ from focal.alignment.config import AlignmentConfig, compile_config
 from focal.alignment.document import BUILTIN_VARIABLES, AlignmentDocument
 from focal.alignment.expressions import UNKNOWN, Expression, ExpressionError, Unknown, compile_expression
 from focal.alignment.folder import Sources, read_folder, write_folder
+from focal.alignment.journeys import SkipPath, TransitionDecision, next_step, skippable_steps, validate_variables
 from focal.alignment.profile import AgentProfile
+from focal.alignment.ranking import BM25Ranker, RankedText, Ranker, RankIndex, tokenize
 from focal.alignment.retrieval import (
-    BM25Ranker,
     DroppedRule,
     DroppedScenario,
     RankedRule,
-    RankedText,
-    Ranker,
-    RankIndex,
     RetrievalIndex,
     RetrievalResult,
     RuleDecision,
     ScenarioCandidate,
-    SkipPath,
-    TransitionDecision,
     apply_relationships,
     index_for,
-    next_step,
     retrieve,
-    skippable_steps,
-    tokenize,
-    validate_variables,
 )
 from focal.alignment.rules import Rule
 from focal.alignment.scenarios import Scenario, ScenarioStep, StepTransition

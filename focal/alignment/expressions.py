@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -100,6 +101,18 @@ _ALLOWED_NODES: Final = (
 )
 
 
+_THREAD: Final = threading.local()
+
+
+def _evaluator() -> simpleeval.EvalWithCompoundTypes:
+    """This thread's evaluator: building one costs more than most evaluations, and an evaluation is
+    synchronous, so one per thread is reused with the names of each call."""
+    evaluator: simpleeval.EvalWithCompoundTypes | None = getattr(_THREAD, "evaluator", None)
+    if evaluator is None:
+        evaluator = _THREAD.evaluator = simpleeval.EvalWithCompoundTypes(functions=FUNCTIONS)
+    return evaluator
+
+
 @dataclass(frozen=True, slots=True)
 class Expression:
     """A parsed, checked expression. `names`: the turn variables it reads."""
@@ -118,7 +131,8 @@ class Expression:
             if value is None:
                 return UNKNOWN
             values[name] = value
-        evaluator = simpleeval.EvalWithCompoundTypes(names={**CONSTANTS, **values}, functions=FUNCTIONS)
+        evaluator = _evaluator()
+        evaluator.names = {**CONSTANTS, **values}
         try:
             return bool(evaluator.eval(self.source, previously_parsed=self._parsed))
         except (TypeError, ValueError, ArithmeticError, simpleeval.InvalidExpression, re.error):

@@ -7,155 +7,40 @@ Pure and deterministic: the same configuration, state and situation give the sam
   (true: matched, false or unknown: not); the rest ranked against the message (score, then priority,
   then id) and capped, every rule left out recorded with its reason. Scenarios likewise.
 - `apply_relationships`: `overrides` and `requires` over the rules that applied (after the model's filtering).
-- `next_step`, `validate_variables`, `skippable_steps`: scenario moves decided without a model.
 
-Ranking goes through `Ranker`, which indexes a configuration's texts once (`index_for` caches it per
-tenant, agent, version and ranker) and scores each turn's query against that index. `BM25Ranker`
-is lexical (rank_bm25); an embedding ranker can implement the same two methods.
+Ranking goes through a `Ranker` (focal.alignment.ranking); `index_for` caches its index per tenant,
+agent, version and ranker. Scenario moves decided without a model are in focal.alignment.journeys.
 """
 
 from __future__ import annotations
 
-import re
-from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final, NamedTuple, Protocol
-
-from rank_bm25 import BM25Plus
+from typing import Final, NamedTuple
 
 from focal.alignment.cache import ConfigCache
 from focal.alignment.config import AlignmentConfig
-from focal.alignment.expressions import UNKNOWN, Expression, ExpressionError, Unknown, compile_expression
+from focal.alignment.ranking import DEFAULT_RANKER, RankedText, Ranker, RankIndex
 from focal.alignment.rules import Rule
-from focal.alignment.scenarios import Scenario, ScenarioStep, StepTransition
+from focal.alignment.scenarios import Scenario
 from focal.alignment.session import AlignmentState, Situation, turn_variables
-from focal.errors import NotFoundError
+from focal.alignment.verdicts import Verdicts
 
 __all__ = [
-    "BM25Ranker",
     "DroppedRule",
     "DroppedScenario",
-    "RankIndex",
     "RankedRule",
-    "RankedText",
-    "Ranker",
     "RetrievalIndex",
     "RetrievalResult",
     "RuleDecision",
     "ScenarioCandidate",
-    "SkipPath",
-    "TransitionDecision",
     "apply_relationships",
     "index_for",
-    "next_step",
     "retrieve",
-    "skippable_steps",
-    "tokenize",
-    "validate_variables",
 ]
 
 DEFAULT_MAX_RULES: Final = 20
 DEFAULT_MAX_SCENARIOS: Final = 5
-
-# ---------------------------------------------------------------------------------------------- ranking
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RankedText:
-    """One document to index: a rule's or a scenario's id and the text that describes it."""
-
-    id: str
-    text: str
-
-
-class RankIndex(Protocol):
-    """A configuration's documents, indexed once; scored against each turn's query."""
-
-    def scores(self, query: str, ids: Sequence[str]) -> list[float]:
-        """How well each of `ids` matches `query` (higher is better; 0 for nothing in common), in order."""
-        ...
-
-
-class Ranker(Protocol):
-    """Builds a `RankIndex` over documents (once per configuration version, see `index_for`)."""
-
-    @property
-    def name(self) -> str:
-        """The ranker and its settings: part of the index cache key."""
-        ...
-
-    def index(self, documents: Sequence[RankedText]) -> RankIndex: ...
-
-
-_WORD = re.compile(r"[^\W_]+")
-_STOPWORD_LIST = (
-    "a an and are as at be but by can could do does for from had has have i if in into is it its me my no not of "
-    "on or our so than that the their them then there these they this to was we were what when where which who "
-    "will with would you your"
-)
-STOPWORDS: Final = frozenset(_STOPWORD_LIST.split())
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase words (letters and digits; `_` splits), stopwords out, a plural `s` folded."""
-    return [
-        word[:-1] if len(word) > 3 and word[-1] == "s" and word[-2] != "s" else word
-        for word in _WORD.findall(text.lower())
-        if word not in STOPWORDS
-    ]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class BM25Ranker:
-    """Lexical ranking with rank_bm25: Okapi BM25 term weighting (`k1`, `b`) with the always-positive idf
-    `log((N + 1) / n)` of its `BM25Plus` (taken with `delta=0`). BM25Okapi's own idf is zero or negative
-    for a term in half the documents or more, which inverts rankings over the few scenarios a config
-    has (rank_bm25 issues #39, #43).
-
-    The index keeps each term's weight per document, computed once from the library's statistics, so a
-    query costs the postings of its terms rather than a pass over every document; the scores are
-    `BM25Plus(corpus, k1=k1, b=b, delta=0).get_scores(tokenize(query))`.
-    """
-
-    k1: float = 1.5
-    b: float = 0.75
-
-    @property
-    def name(self) -> str:
-        return f"bm25(k1={self.k1},b={self.b})"
-
-    def index(self, documents: Sequence[RankedText]) -> _BM25Index:
-        corpus = [tokenize(d.text) for d in documents]
-        postings: dict[str, dict[str, float]] = {}
-        if any(corpus):
-            bm25 = BM25Plus(corpus, k1=self.k1, b=self.b, delta=0)
-            for document, frequencies, length in zip(documents, bm25.doc_freqs, bm25.doc_len, strict=True):
-                norm = self.k1 * (1 - self.b + self.b * length / bm25.avgdl)
-                for term, frequency in frequencies.items():
-                    weight = bm25.idf[term] * frequency * (self.k1 + 1) / (norm + frequency)
-                    postings.setdefault(term, {})[document.id] = weight
-        return _BM25Index(postings)
-
-
-class _BM25Index:
-    __slots__ = ("_postings",)
-
-    def __init__(self, postings: dict[str, dict[str, float]]) -> None:
-        self._postings = postings
-
-    def scores(self, query: str, ids: Sequence[str]) -> list[float]:
-        totals: dict[str, float] = {}
-        total = totals.get
-        for term, count in Counter(tokenize(query)).items():  # a repeated term counts again, as in get_scores
-            posting = self._postings.get(term)
-            if posting:
-                for doc_id, weight in posting.items():
-                    totals[doc_id] = total(doc_id, 0.0) + weight * count
-        return [total(i, 0.0) for i in ids]
-
-
-DEFAULT_RANKER: Final = BM25Ranker()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -343,7 +228,7 @@ def retrieve(
     prepared = _prepared(config, ranker)
     variables = turn_variables(state, situation)
     query = f"{situation.message} {situation.intent or ''}"
-    verdicts = _Verdicts(config, variables)
+    verdicts = Verdicts(config, variables)
     pending: list[Rule] = []
     decided: list[RuleDecision] = []
     filtered: list[DroppedRule] = []
@@ -401,46 +286,12 @@ def _unavailable(rule: Rule, state: AlignmentState) -> str | None:
     return None
 
 
-class _Verdicts:
-    """A turn's expressions, each evaluated once, with the reason a decision gives, e.g.
-    `when_expression is true: x > 1` or `cannot decide: unknown variable(s) x in when_expression 'x > 1'`."""
-
-    __slots__ = ("config", "known", "memo", "variables")
-
-    def __init__(self, config: AlignmentConfig, variables: Mapping[str, Any]) -> None:
-        self.config = config
-        self.variables = variables
-        self.known = {name for name, value in variables.items() if value is not None}
-        self.memo: dict[tuple[str, str], tuple[bool | Unknown, str]] = {}
-
-    def __call__(self, label: str, source: str) -> tuple[bool | Unknown, str]:
-        found = self.memo.get((label, source))
-        if found is None:
-            found = self.memo[(label, source)] = self._decide(label, source)
-        return found
-
-    def _decide(self, label: str, source: str) -> tuple[bool | Unknown, str]:
-        expression: Expression | None = self.config.expressions.get(source)
-        if expression is None:  # a configuration compiled without it (validated ones have them all)
-            try:
-                expression = compile_expression(source)
-            except ExpressionError as exc:
-                return UNKNOWN, f"cannot decide: {label} {source!r} is invalid ({exc})"
-        if not expression.names <= self.known:  # what `evaluate` would say, without building an evaluator
-            missing = ", ".join(sorted(expression.names - self.known))
-            return UNKNOWN, f"cannot decide: unknown variable(s) {missing} in {label} {source!r}"
-        verdict = expression.evaluate(self.variables)
-        if verdict is UNKNOWN:
-            return verdict, f"cannot decide: {label} {source!r} compares values that cannot be compared"
-        return verdict, f"{label} is {'true' if verdict else 'false'}: {source}"
-
-
 def _scenarios(
     config: AlignmentConfig,
     prepared: _Prepared,
     state: AlignmentState,
     query: str,
-    verdicts: _Verdicts,
+    verdicts: Verdicts,
     cap: int | None,
 ) -> tuple[tuple[ScenarioCandidate, ...], tuple[DroppedScenario, ...], tuple[str, ...]]:
     active = state.active_scenario if state.active_scenario in config.scenarios else None
@@ -541,117 +392,3 @@ def _relationship_verdict(
     if all(applies.get(r) is True for r in rule.requires) and all(applies.get(o) is False for o in overriders):
         return True, ""
     return None
-
-
-# ----------------------------------------------------------------------------------- scenario decisions
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class TransitionDecision:
-    """Where a step goes next, as far as it is decided without a model.
-
-    - `to`: the step an expression transition decided (None: not decided).
-    - `for_model`: text transitions the model decides first (those ranked above `to`, or all of them
-      when nothing was decided); if it takes none, `to` stands.
-    - `not_taken`: expression transitions that are false or cannot decide, as (to, reason).
-    """
-
-    to: str | None
-    reason: str
-    for_model: tuple[StepTransition, ...] = ()
-    not_taken: tuple[tuple[str, str], ...] = ()
-
-
-def _step(config: AlignmentConfig, scenario_id: str, step_id: str) -> ScenarioStep:
-    step = config.steps.get((scenario_id, step_id))
-    if step is None:
-        raise NotFoundError(f"scenario {scenario_id!r} has no step {step_id!r} in version {config.version}")
-    return step
-
-
-def next_step(
-    config: AlignmentConfig, scenario_id: str, step_id: str, variables: Mapping[str, Any]
-) -> TransitionDecision:
-    """Evaluate the step's transitions by priority (highest first, then as written): the first expression
-    transition that is true is taken; an unknown one is not; text ones are left to the model.
-
-    Raises:
-        NotFoundError: the scenario has no such step in this version.
-    """
-    step = _step(config, scenario_id, step_id)
-    if step.terminal or not step.transitions:
-        return TransitionDecision(to=None, reason="terminal step" if step.terminal else "no transitions")
-    verdicts = _Verdicts(config, variables)
-    for_model: list[StepTransition] = []
-    not_taken: list[tuple[str, str]] = []
-    for transition in sorted(step.transitions, key=lambda t: -t.priority):
-        if transition.when_expression is None:
-            for_model.append(transition)
-            continue
-        verdict, why = verdicts("when_expression", transition.when_expression)
-        if verdict is True and transition.when is None:
-            return TransitionDecision(
-                to=transition.to, reason=why, for_model=tuple(for_model), not_taken=tuple(not_taken)
-            )
-        if verdict is True:
-            for_model.append(transition)  # the expression holds; its text is the model's to judge
-        else:
-            not_taken.append((transition.to, why))
-    reason = "left to the model" if for_model else "no transition holds"
-    return TransitionDecision(to=None, reason=reason, for_model=tuple(for_model), not_taken=tuple(not_taken))
-
-
-def validate_variables(
-    step: ScenarioStep, candidate_values: Mapping[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
-    """Split this turn's candidate values into those the step accepts (converted to their type) and
-    those it rejects, with the reason. Absent (None) values are neither."""
-    specs = {spec.name: spec for spec in step.collects}
-    accepted: dict[str, Any] = {}
-    rejected: dict[str, str] = {}
-    for name, value in candidate_values.items():
-        if value is None:
-            continue
-        spec = specs.get(name)
-        if spec is None:
-            rejected[name] = f"step {step.id!r} does not collect {name!r}"
-            continue
-        converted = spec.validate_value(value)
-        if converted is not None:
-            accepted[name] = converted
-        elif spec.type == "string":
-            rejected[name] = f"{value!r} does not match {spec.pattern}"
-        else:
-            rejected[name] = f"{value!r} is not a valid {spec.type}"
-    return accepted, rejected
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SkipPath:
-    """`skipped`: the steps passed over, in order; `landing`: the step the conversation lands on."""
-
-    skipped: tuple[str, ...]
-    landing: str
-
-
-def skippable_steps(config: AlignmentConfig, scenario_id: str, step_id: str, variables: Mapping[str, Any]) -> SkipPath:
-    """From `step_id`, skip each step that is `skippable`, collects variables and already has valid
-    values for all of them, while an expression transition decides where to go next.
-
-    Raises:
-        NotFoundError: the scenario has no such step in this version.
-    """
-    skipped: list[str] = []
-    current = step_id
-    while current not in skipped:
-        step = _step(config, scenario_id, current)
-        if not step.skippable or step.terminal or not step.collects:
-            break
-        if any(spec.validate_value(variables.get(spec.name)) is None for spec in step.collects):
-            break
-        decision = next_step(config, scenario_id, current, variables)
-        if decision.to is None or decision.for_model:
-            break
-        skipped.append(current)
-        current = decision.to
-    return SkipPath(skipped=tuple(skipped), landing=current)

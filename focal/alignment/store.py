@@ -16,7 +16,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from focal.alignment.cache import ConfigCache
 from focal.alignment.config import AlignmentConfig, compile_config
 from focal.alignment.document import AlignmentDocument
 from focal.alignment.folder import read_folder, write_folder
@@ -84,10 +84,9 @@ class AlignmentStore:
         self.catalog = catalog
         self._engine = engine
         self._async_engine = async_engine
-        self._ttl = ttl_seconds
+        self.ttl_seconds = ttl_seconds
         self._clock = clock
-        self._cache_size = cache_size
-        self._configs: OrderedDict[tuple[str, str, str], AlignmentConfig] = OrderedDict()
+        self._configs: ConfigCache[AlignmentConfig] = ConfigCache(cache_size)
         self._current: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
@@ -209,7 +208,7 @@ class AlignmentStore:
 
     def _published(self, result: ImportResult) -> None:
         with self._lock:
-            self._current[(result.tenant_id, result.agent_id)] = (result.version, self._clock() + self._ttl)
+            self._current[(result.tenant_id, result.agent_id)] = (result.version, self._clock() + self.ttl_seconds)
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -238,12 +237,7 @@ class AlignmentStore:
             if current is None or current[1] <= self._clock():
                 return None
             version = current[0]
-        config = self._configs.get((tenant_id, agent_id, version))
-        if config is not None and len(self._configs) > self._cache_size // 2:
-            with self._lock:
-                if (tenant_id, agent_id, version) in self._configs:
-                    self._configs.move_to_end((tenant_id, agent_id, version))
-        return config
+        return self._configs.get(tenant_id, agent_id, version)
 
     def _reader(
         self, tenant_id: str, agent_id: str, version: str | None
@@ -280,7 +274,7 @@ class AlignmentStore:
     def _remember(self, tenant_id: str, agent_id: str, asked: str | None, row: Any) -> AlignmentConfig:
         version, payload, started = row
         key = (tenant_id, agent_id, version)
-        config = self._configs.get(key)
+        config = self._configs.get(*key)
         if config is None:
             assert payload is not None
             document = AlignmentDocument.model_validate(payload)
@@ -293,14 +287,11 @@ class AlignmentStore:
                     f"tenant {tenant_id!r}, agent {agent_id!r}, version {version} no longer validates: {exc}"
                 ) from None
             config = compile_config(document, tenant_id, expressions)
-            with self._lock:
-                self._configs[key] = config
-                while len(self._configs) > self._cache_size:
-                    self._configs.popitem(last=False)
+            self._configs.put(*key, config)
         if asked is None:
             with self._lock:
                 # the TTL runs from when the read began: a publication during the read is not hidden for long
-                self._current[(tenant_id, agent_id)] = (version, started + self._ttl)
+                self._current[(tenant_id, agent_id)] = (version, started + self.ttl_seconds)
         return config
 
     def invalidate(self, tenant_id: str | None = None) -> None:
