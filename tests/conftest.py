@@ -8,6 +8,7 @@ dropped afterwards. Without a reachable server they are skipped with the reason 
 
 from __future__ import annotations
 
+import gc
 import os
 import uuid
 from collections.abc import Iterator
@@ -100,3 +101,11 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         yield f"sqlite:///{tmp_path / 'focal.db'}"
     else:
         yield from _throwaway_postgres(request.getfixturevalue("postgres_server"))
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _garbage_collected_per_module() -> Iterator[None]:
+    """Collect garbage at the end of each module, so a resource one leaks (e.g. a database connection
+    never returned, which SQLAlchemy reports when it is collected) fails that module, not a later one."""
+    yield
+    gc.collect()
