@@ -6,11 +6,13 @@ from focal.alignment.bindings import ToolBinding, ToolTiming
 from focal.alignment.cache import ConfigCache
 from focal.alignment.config import AlignmentConfig, compile_config
 from focal.alignment.document import BUILTIN_VARIABLES, AlignmentDocument
+from focal.alignment.enforcement import check_hard_rules
 from focal.alignment.expressions import UNKNOWN, Expression, ExpressionError, Unknown, compile_expression
 from focal.alignment.folder import Sources, read_folder, write_folder
 from focal.alignment.journeys import SkipPath, TransitionDecision, next_step, skippable_steps, validate_variables
 from focal.alignment.profile import AgentProfile
 from focal.alignment.ranking import BM25Ranker, RankedText, Ranker, RankIndex, tokenize
+from focal.alignment.reconcile import Reconciliation, reconcile
 from focal.alignment.retrieval import (
     DroppedRule,
     DroppedScenario,
@@ -28,6 +30,19 @@ from focal.alignment.scenarios import Scenario, ScenarioStep, StepTransition
 from focal.alignment.session import AlignmentState, Situation, turn_variables
 from focal.alignment.templates import Template, TemplateMode
 from focal.alignment.tool_catalog import ToolCatalog, ToolSpec
+from focal.alignment.turn import (
+    EnforcementOutcome,
+    GenerationAttempt,
+    RuleOutcome,
+    ScenarioMove,
+    SkippedCall,
+    StepModel,
+    ToolOutcome,
+    TurnInput,
+    TurnRecord,
+    TurnResult,
+    Verdict,
+)
 from focal.alignment.validation import validate_document
 
 __all__ = [
@@ -41,40 +56,54 @@ __all__ = [
     "ConfigCache",
     "DroppedRule",
     "DroppedScenario",
+    "EnforcementOutcome",
     "Expression",
     "ExpressionError",
+    "GenerationAttempt",
     "RankIndex",
     "RankedRule",
     "RankedText",
     "Ranker",
+    "Reconciliation",
     "RetrievalIndex",
     "RetrievalResult",
     "Rule",
     "RuleDecision",
+    "RuleOutcome",
     "Scenario",
     "ScenarioCandidate",
+    "ScenarioMove",
     "ScenarioStep",
     "Scope",
     "Situation",
     "SkipPath",
+    "SkippedCall",
     "Sources",
+    "StepModel",
     "StepTransition",
     "Template",
     "TemplateMode",
     "ToolBinding",
     "ToolCatalog",
+    "ToolOutcome",
     "ToolSpec",
     "ToolTiming",
     "TransitionDecision",
+    "TurnInput",
+    "TurnRecord",
+    "TurnResult",
     "Unknown",
     "VariableSpec",
+    "Verdict",
     "apply_relationships",
+    "check_hard_rules",
     "compile_config",
     "compile_expression",
     "index_for",
     "load_folder",
     "next_step",
     "read_folder",
+    "reconcile",
     "retrieve",
     "skippable_steps",
     "tokenize",

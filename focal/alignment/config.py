@@ -9,6 +9,7 @@ from types import MappingProxyType
 from focal.alignment._base import Scope
 from focal.alignment.document import AlignmentDocument
 from focal.alignment.expressions import Expression
+from focal.alignment.profile import AgentProfile
 from focal.alignment.rules import Rule
 from focal.alignment.scenarios import Scenario, ScenarioStep
 from focal.alignment.templates import Template, TemplateMode
@@ -42,6 +43,10 @@ class AlignmentConfig:
     @property
     def agent_id(self) -> str:
         return self.document.profile.agent_id
+
+    @property
+    def profile(self) -> AgentProfile:
+        return self.document.profile
 
     def expression(self, source: str | None) -> Expression | None:
         return self.expressions.get(source) if source else None

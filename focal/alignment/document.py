@@ -14,8 +14,9 @@ from focal.alignment.templates import Template
 
 __all__ = ["BUILTIN_VARIABLES", "AlignmentDocument"]
 
-BUILTIN_VARIABLES = frozenset({"message", "intent", "language", "turn"})
-"""Variables every turn has: the user's message, the extracted intent and language, the turn number."""
+BUILTIN_VARIABLES = frozenset({"message", "intent", "language", "turn", "reply"})
+"""Variables every turn has: the user's message, the extracted intent and language, the turn number; and
+`reply`, the reply being checked (known only to hard rules' `check` expressions, undecided elsewhere)."""
 
 
 class AlignmentDocument(Frozen):

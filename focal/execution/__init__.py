@@ -1,5 +1,6 @@
 """Execution: the LLMExecutor contract, the Agno adapter, resilience, budgets and errors."""
 
+from focal.execution._tool_state import TENANT_KEYS, ToolSessionState
 from focal.execution.adapter import AgnoExecutor, CallRequest, ModelFactory
 from focal.execution.breaker import BreakerPolicy, BreakerState, BreakerTicket, CircuitBreaker, CircuitBreakers
 from focal.execution.budgets import (
@@ -38,6 +39,7 @@ from focal.execution.retry import RetryPolicy
 from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, Role, StreamChunk, TokenUsage
 
 __all__ = [
+    "TENANT_KEYS",
     "AgnoExecutor",
     "AllAttemptsFailedError",
     "Attempt",
@@ -82,6 +84,7 @@ __all__ = [
     "SyncExecutor",
     "TenantBudgetInfo",
     "TokenUsage",
+    "ToolSessionState",
     "ToolTimeoutError",
     "estimate_call_cost",
 ]

@@ -22,7 +22,7 @@ from focal.routing import ModelInfo
 from focal.telemetry.records import CallStatus
 
 if TYPE_CHECKING:
-    from focal.execution.resilient import ResilientExecutor, _CallState
+    from focal.execution._machinery import CallMachinery, CallState
 
 __all__ = ["AttemptSchedule", "Slot"]
 
@@ -48,7 +48,7 @@ class AttemptSchedule:
 
     __slots__ = ("_breaker", "_cause", "_ex", "_floor", "_hop", "_number", "_pending", "_state")
 
-    def __init__(self, executor: ResilientExecutor, state: _CallState) -> None:
+    def __init__(self, executor: CallMachinery, state: CallState) -> None:
         self._ex = executor
         self._state = state
         self._hop = 0

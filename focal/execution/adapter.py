@@ -1,9 +1,10 @@
 """`AgnoExecutor`: one LLM attempt as a per-call Agno Agent run, with typed errors and priced usage.
 
-Each call builds a fresh `Agent` (never a mutated shared one) around a cached Agno model for the
-resolved registry model, runs it under `observe_call()` to recover the provider's typed error,
-finish reason, stream end marker and whether tools ran (Agno swallows them), and normalizes and prices
-the usage.
+Each call builds a fresh `Agent` (never a mutated shared one; from a step's `AgentTemplate` when it has
+one) around a cached Agno model for the resolved registry model, runs it under `observe_call()` to
+recover the provider's typed error, finish reason, stream end marker and whether tools ran (Agno swallows
+them), and normalizes and prices the usage. Its tools see the caller's session state behind the tenant
+guard (`ToolSessionState`) and the caller's `user_id`.
 Retries, fallbacks, breakers, budgets and telemetry are the `ResilientExecutor`'s job.
 """
 
@@ -15,8 +16,8 @@ import json
 import re
 import time
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -27,7 +28,8 @@ from agno.run.agent import RunContentEvent, RunErrorEvent, RunOutput
 from pydantic import BaseModel, ValidationError
 
 from focal._ids import new_id
-from focal.execution._call_agents import per_call_agent, quiet_agno_logs_in_focal_calls
+from focal.execution._call_agents import AgentTemplate, per_call_agent, quiet_agno_logs_in_focal_calls
+from focal.execution._tool_state import ToolSessionState, guard_hook, tenant_fields
 from focal.execution._usage import usage_from_metrics
 from focal.execution.budgets import estimate_prompt_tokens, estimate_text_tokens
 from focal.execution.errors import (
@@ -78,6 +80,13 @@ class CallRequest:
     before_next_request: Callable[[tuple[Message, ...]], Awaitable[None]] | None = None
     """Awaited before each model request of a tool loop after the first, with the messages that
     request sends (the budget admits each round); raising stops the run with that error."""
+    template: AgentTemplate | None = None
+    """The step's Agent definition the per-call agent copies (`instructions` is then its text, for
+    estimates only; `output_schema` and `tools` are the template's)."""
+    session_state: dict[str, Any] | None = None
+    """The caller's state, which the tools see behind the tenant guard (`ToolSessionState`)."""
+    user_id: str | None = None
+    """Passed to Agno's run (`run_context.user_id`) and copied into the response's metadata."""
 
 
 class AgnoExecutor:
@@ -123,22 +132,30 @@ class AgnoExecutor:
 
     def _agent(
         self, req: CallRequest, schema: type[BaseModel] | None, messages: tuple[Message, ...] | None = None
-    ) -> tuple[Agent, Any]:
-        """A fresh per-call Agent around the cached model, with this call's instructions, schema and tools."""
+    ) -> tuple[Agent, Any, ToolSessionState | None]:
+        """A fresh per-call Agent around the cached model, with this call's instructions (or template),
+        schema and tools; its input; and the session state its run gets (None: none)."""
         messages = req.messages if messages is None else messages
         model = self.agno_model(req.model, req.params)
-        if len(messages) == 1 and messages[0].role is Role.USER:  # the common case: one prompt
+        state = None
+        if req.tools or req.session_state is not None:
+            backing = req.session_state if req.session_state is not None else {}
+            state = ToolSessionState(backing, tenant_fields(req.ctx))
+        hooks = [guard_hook(state)] if state is not None and req.tools else []
+        one_prompt = len(messages) == 1 and messages[0].role is Role.USER  # the common case
+        system = [] if one_prompt else [m.content for m in messages if m.role is Role.SYSTEM]
+        if req.template is not None:
+            agent = req.template.build(model, system=system, tools=req.tools, tool_hooks=hooks)
+        else:
+            instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
             agent = per_call_agent(
-                model, instructions=req.instructions or None, output_schema=schema, tools=req.tools
+                model, instructions=instructions, output_schema=schema, tools=req.tools, tool_hooks=hooks
             )
-            return agent, messages[0].content
-        system = [m.content for m in messages if m.role is Role.SYSTEM]
-        instructions = "\n\n".join([*([req.instructions] if req.instructions else []), *system]) or None
-        agent = per_call_agent(model, instructions=instructions, output_schema=schema, tools=req.tools)
-        rest = [m for m in messages if m.role is not Role.SYSTEM]
+        rest = messages if one_prompt else [m for m in messages if m.role is not Role.SYSTEM]
         if len(rest) == 1 and rest[0].role is Role.USER:
-            return agent, rest[0].content
-        return agent, [AgnoMessage(role=m.role.value, content=m.content, tool_call_id=m.tool_call_id) for m in rest]
+            return agent, rest[0].content, state
+        agno_input = [AgnoMessage(role=m.role.value, content=m.content, tool_call_id=m.tool_call_id) for m in rest]
+        return agent, agno_input, state
 
     def _timeout(self, req: CallRequest) -> tuple[float, bool]:
         """(seconds, whether the turn deadline is what binds)."""
@@ -191,10 +208,11 @@ class AgnoExecutor:
                         "Reply again with only a JSON object that matches the schema.",
                     ),
                 )
+                again = replace(req, tools=()) if obs.tools_ran else req  # a re-ask never runs a tool twice
                 try:
                     if req.before_next_request is not None:  # the re-ask is another billed request
                         await req.before_next_request(retry_messages)
-                    out, obs, _ = await self._run_once(req, retry_messages, req.output_schema, limit)
+                    out, obs, _ = await self._run_once(again, retry_messages, req.output_schema, limit)
                 except ExecutionError as err:  # the first answer was billed all the same
                     err.tools_ran = err.tools_ran or obs.tools_ran  # and its tools ran
                     raise self._billed(err, req.model, usage) from err.__cause__
@@ -219,29 +237,29 @@ class AgnoExecutor:
     ) -> tuple[Any, Any, _Limit]:
         """One Agno run: (its output, what the model layer saw, the attempt's time limit). The limit
         starts once the agent is built (a first use may import an SDK) and a re-ask shares it."""
-        agent, agno_input = self._agent(req, schema, messages)
+        agent, agno_input, state = self._agent(req, schema, messages)
         limit = limit or self._limit(req)
         with observe_call() as obs:
             if req.before_next_request is not None:
                 obs.before_next_request = _with_focal_messages(req.before_next_request)
             try:
-                return await self._observed_run(req, agent, agno_input, limit, obs), obs, limit
+                return await self._observed_run(req, agent, agno_input, limit, obs, state), obs, limit
             except ExecutionError as err:
                 err.tools_ran = err.tools_ran or obs.tools_ran
                 raise
 
-    async def _observed_run(self, req: CallRequest, agent: Agent, agno_input: Any, limit: _Limit, obs: Any) -> Any:
+    async def _observed_run(
+        self, req: CallRequest, agent: Agent, agno_input: Any, limit: _Limit, obs: Any, state: Any
+    ) -> Any:
         """The Agno run's output, or the typed error of what went wrong (Agno swallows provider errors)."""
         # The HTTP client's timeout bounds each read, not the request: a body dripping in a byte at a
         # time would outlast it, so the whole run is timed too.
         try:
             async with asyncio.timeout_at(limit.ends_at):
-                if req.tools:  # tools read who they act for from `run_context.session_state`, never from the model
-                    out = await agent.arun(
-                        agno_input, session_id=req.ctx.session_id, user_id=None, session_state=_who(req.ctx)
-                    )
-                else:
-                    out = await agent.arun(agno_input, session_id=req.ctx.session_id, user_id=None)
+                # tools read who they act for from `run_context.session_state`, never from the model
+                out = await agent.arun(
+                    agno_input, session_id=req.ctx.session_id, user_id=req.user_id, session_state=state
+                )
         except TimeoutError:
             raise self._timeout_error(req, limit, obs) from None
         except ExecutionError:
@@ -319,6 +337,8 @@ class AgnoExecutor:
         metadata: dict[str, Any] = dict(req.metadata) if req.metadata else {}
         if parsed is not None:
             metadata["parsed"] = parsed
+        if req.user_id is not None:
+            metadata["user_id"] = req.user_id
         return LLMResponse(
             content=content,
             model_id=req.model.id,
@@ -345,24 +365,42 @@ class AgnoExecutor:
 
     # --- one streamed attempt -------------------------------------------------------------
 
-    async def stream_call(self, req: CallRequest) -> AsyncIterator[StreamChunk]:
+    async def stream_call(self, req: CallRequest) -> AsyncGenerator[StreamChunk, None]:
         """One streamed attempt. Raises a typed error before the first chunk (safe to fail over) or
         `StreamInterruptedError(after_first_token=True)` after it; never ends quietly on a cut stream.
+        An error after a tool ran carries `tools_ran` (never repeated).
         """
+        holder: dict[str, Any] = {}
+        try:
+            async with contextlib.aclosing(self._streamed(req, holder)) as chunks:
+                async for chunk in chunks:
+                    yield chunk
+        except ExecutionError as err:
+            obs = holder.get("obs")
+            err.tools_ran = err.tools_ran or (obs is not None and obs.tools_ran)
+            raise
+
+    async def _streamed(self, req: CallRequest, holder: dict[str, Any]) -> AsyncGenerator[StreamChunk, None]:
         started = time.perf_counter()
-        agent, agno_input = self._agent(req, None)
+        agent, agno_input, state = self._agent(req, None)
         timeout, _ = self._timeout(req)
         stall = req.stall_timeout_seconds or timeout
         queue: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
         checks_terminator = getattr(type(agent.model), "focal_hooks", None) is not None
-        holder: dict[str, Any] = {}
 
         async def produce() -> None:
             with observe_call() as obs:
                 holder["obs"] = obs
+                if req.before_next_request is not None:
+                    obs.before_next_request = _with_focal_messages(req.before_next_request)
                 try:
                     async for item in agent.arun(
-                        agno_input, stream=True, yield_run_output=True, session_id=req.ctx.session_id
+                        agno_input,
+                        stream=True,
+                        yield_run_output=True,
+                        session_id=req.ctx.session_id,
+                        user_id=req.user_id,
+                        session_state=state,
                     ):
                         await queue.put(("item", item))
                 except asyncio.CancelledError:
@@ -485,12 +523,6 @@ class AgnoExecutor:
             provider=req.model.provider,
             model=req.model.id,
         )
-
-
-def _who(ctx: ExecutionContext) -> dict[str, Any]:
-    """A fresh session state for one run's tools: the host's tenant, agent and session (a tool that
-    changes it changes nothing Focal records: records take these from the context)."""
-    return {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session_id}
 
 
 @dataclass(frozen=True, slots=True)

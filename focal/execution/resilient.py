@@ -5,76 +5,49 @@ the hops `[model, *fallback_chain]`: an open circuit breaker skips a hop, each a
 against the tenant's budget and cost limits first, retryable errors are retried with jittered
 back-off (never past the deadline), a context-window error jumps to a model with a larger window,
 and a 401 stops everything. Every attempt — skipped, failed or successful — becomes one
-`LLMCallRecord`.
+`LLMCallRecord` (the attempt machinery is in `_machinery.py`).
+
+A step's own Agno `Agent` definition (no model, no db) runs through `run_agent`: each attempt runs a
+per-call copy of it on the attempt's model. Tools see the caller's `session_state` behind a guard on
+the tenant fields (`_tool_state.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import aclosing
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from decimal import Decimal
-from functools import partial
 from typing import Any, TypeVar
 
+from agno.agent import Agent
 from pydantic import BaseModel
 
-from focal._ids import new_id
-from focal.execution._billing import failure_charge, worst_case_charge
-from focal.execution._limits import CostGuard, Hold
-from focal.execution._outcomes import attempt as outcome
-from focal.execution._outcomes import exhausted_error
+from focal.execution._call_agents import AgentTemplate
+from focal.execution._limits import CostGuard
+from focal.execution._machinery import CallMachinery, CallState
 from focal.execution._planning import CallPlan, OutputCaps, PlanCache
-from focal.execution._planning import max_output as _max_output
 from focal.execution._records import CallRecorder
-from focal.execution._schedule import AttemptSchedule
-from focal.execution.adapter import AgnoExecutor, CallRequest
-from focal.execution.breaker import BreakerState, BreakerTicket, CircuitBreakers, counts_against_breaker
-from focal.execution.budgets import BudgetManager, CostLimits, LimitAction
-from focal.execution.errors import (
-    BudgetExceededError,
-    BudgetUnavailableError,
-    ConfigurationError,
-    DeadlineExceededError,
-    ExecutionError,
-    ProviderError,
-    StreamInterruptedError,
-    StructuredOutputError,
-)
+from focal.execution._tool_state import claim_state
+from focal.execution.adapter import AgnoExecutor
+from focal.execution.breaker import CircuitBreakers
+from focal.execution.budgets import BudgetManager, CostLimits
+from focal.execution.errors import ConfigurationError, StructuredOutputError
 from focal.execution.fallback import FallbackPolicy
 from focal.execution.retry import RetryPolicy
-from focal.execution.types import Attempt, ExecutionContext, LLMResponse, Message, StreamChunk, TokenUsage, to_messages
-from focal.logging import bind_context, get_logger
-from focal.routing import ModelInfo, ModelResolver
-from focal.telemetry.records import CallStatus, LLMCallRecord
+from focal.execution.types import ExecutionContext, LLMResponse, Message, StreamChunk, to_messages
+from focal.logging import bind_context
+from focal.routing import ModelResolver
+from focal.telemetry.records import LLMCallRecord
 
 __all__ = ["CallPlan", "ResilientExecutor"]
 
-log = get_logger("focal.executor")
 S = TypeVar("S", bound=BaseModel)
 Recorder = Callable[[LLMCallRecord], None]
 Prompt = str | Message | Sequence[Message | dict[str, Any]]
 
-_NOTHING_HELD = Hold()
 
-
-@dataclass(slots=True)
-class _CallState:
-    ctx: ExecutionContext
-    plan: CallPlan
-    messages: tuple[Message, ...]
-    instructions: str | None
-    attempts: list[Attempt] = field(default_factory=list)
-    last_error: BaseException | None = None
-    budget_error: BudgetExceededError | None = None
-    call_id: str = field(default_factory=new_id)
-    """Shared by every attempt's record and the answering response."""
-
-
-class ResilientExecutor:
+class ResilientExecutor(CallMachinery):
     """Retries, fallbacks, breakers, deadlines, budgets and call records around `AgnoExecutor`."""
 
     def __init__(
@@ -114,11 +87,20 @@ class ResilientExecutor:
         tools: Sequence[Any] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,
+        session_state: dict[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> LLMResponse:
         """Run a call to completion.
 
+        Args:
+            tools: Agno tools the model may call (an attempt whose tools ran is never repeated).
+            session_state: the caller's state; the tools read and write it through
+                `run_context.session_state` (its tenant fields are set from `ctx` and stay so).
+            user_id: passed to Agno's run (`run_context.user_id`), and in the response's metadata.
+
         Raises:
-            ConfigurationError: the context lacks tenant, agent or step, or names an unknown one.
+            ConfigurationError: the context lacks tenant, agent or step, or names an unknown one;
+                `session_state` holds another tenant's fields.
             AuthenticationError: the provider refused the key (no retry, no fallback).
             BadRequestError: the request is invalid for the provider.
             BudgetExceededError: the tenant's budget or a cost limit refuses every option.
@@ -126,8 +108,17 @@ class ResilientExecutor:
             DeadlineExceededError: the deadline passed.
             AllAttemptsFailedError: every hop failed; `.last` is the final error.
         """
-        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
-        return await self._execute(state, tools, None)
+        state = await self._start(
+            prompt,
+            ctx,
+            instructions=instructions,
+            tools=tools,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            session_state=session_state,
+            user_id=user_id,
+        )
+        return await self._execute(state)
 
     async def run_structured(
         self,
@@ -136,21 +127,72 @@ class ResilientExecutor:
         ctx: ExecutionContext,
         *,
         instructions: str | None = None,
+        tools: Sequence[Any] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,
+        session_state: dict[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> tuple[S, LLMResponse]:
-        """Run a call whose answer must validate against `schema`.
+        """Run a call whose answer must validate against `schema` (arguments as `run`).
 
         Raises:
-            StructuredOutputError: the answer did not validate, even after one re-ask (`raw_text` kept).
+            StructuredOutputError: the answer did not validate, even after one re-ask (`raw_text` kept;
+                the re-ask offers no tools once one ran).
             (and every error of `run`)
         """
-        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
-        response = await self._execute(state, (), schema)
-        parsed = response.metadata.get("parsed")
-        if not isinstance(parsed, schema):  # pragma: no cover - the adapter guarantees it
-            raise StructuredOutputError("no validated object", raw_text=response.content, schema_name=schema.__name__)
-        return parsed, response
+        state = await self._start(
+            prompt,
+            ctx,
+            instructions=instructions,
+            tools=tools,
+            schema=schema,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            session_state=session_state,
+            user_id=user_id,
+        )
+        response = await self._execute(state)
+        return _parsed(response, schema), response
+
+    async def run_agent(
+        self,
+        agent: Agent,
+        input: Prompt,
+        ctx: ExecutionContext,
+        *,
+        session_state: dict[str, Any] | None = None,
+        user_id: str | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+    ) -> tuple[Any, LLMResponse]:
+        """Run a step's Agno Agent definition (a template: no model, no db) on the resolved model.
+
+        Each attempt runs a fresh copy with the template's instructions (description, expected output,
+        additional context…), output schema and tools on that attempt's model; the template is never
+        changed, so one definition serves every tenant at once. Other arguments as `run`.
+
+        Returns:
+            (the validated `output_schema` object, or the text if the agent has none; the response).
+
+        Raises:
+            ConfigurationError: the agent has a model, a db, or what a per-call copy cannot keep.
+            StructuredOutputError: the answer did not validate, even after one re-ask.
+            (and every error of `run`)
+        """
+        template = AgentTemplate.of(agent)
+        state = await self._start(
+            input,
+            ctx,
+            template=template,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            session_state=session_state,
+            user_id=user_id,
+        )
+        response = await self._execute(state)
+        if template.output_schema is None:
+            return response.content, response
+        return _parsed(response, template.output_schema), response
 
     async def stream(
         self,
@@ -158,13 +200,26 @@ class ResilientExecutor:
         ctx: ExecutionContext,
         *,
         instructions: str | None = None,
+        tools: Sequence[Any] = (),
         max_tokens: int | None = None,
         temperature: float | None = None,
+        session_state: dict[str, Any] | None = None,
+        user_id: str | None = None,
     ) -> AsyncIterator[StreamChunk]:
-        """Stream a call. Fails over while nothing has been sent; after the first chunk a fault
-        ends the stream with `StreamInterruptedError`. The last chunk (`done=True`) carries the response.
+        """Stream a call (arguments as `run`). Fails over while nothing has been sent (and no tool ran);
+        after the first chunk a fault ends the stream with `StreamInterruptedError`. The last chunk
+        (`done=True`) carries the response.
         """
-        state = await self._start(prompt, ctx, instructions, max_tokens, temperature)
+        state = await self._start(
+            prompt,
+            ctx,
+            instructions=instructions,
+            tools=tools,
+            max_tokens=max_tokens,
+            temperature=temperature,
+            session_state=session_state,
+            user_id=user_id,
+        )
         bound = {"tenant_id": ctx.tenant_id, "agent_id": ctx.agent_id, "session_id": ctx.session_id}
         chunks = self._stream(state)
         try:
@@ -214,14 +269,26 @@ class ResilientExecutor:
         self,
         prompt: Prompt,
         ctx: ExecutionContext,
-        instructions: str | None,
-        max_tokens: int | None,
-        temperature: float | None,
-    ) -> _CallState:
+        *,
+        instructions: str | None = None,
+        tools: Sequence[Any] = (),
+        schema: type[BaseModel] | None = None,
+        template: AgentTemplate | None = None,
+        max_tokens: int | None = None,
+        temperature: float | None = None,
+        session_state: dict[str, Any] | None = None,
+        user_id: str | None = None,
+    ) -> CallState:
+        """Check and plan a call (a template brings its text, schema and tools)."""
         if not isinstance(ctx, ExecutionContext):
             raise ConfigurationError("ctx must be an ExecutionContext")
         ctx.require_call_fields()
+        if user_id is not None and not isinstance(user_id, str):
+            raise ConfigurationError(f"user_id must be a string, got {type(user_id).__name__}")
         messages = to_messages(prompt)
+        if template is not None:
+            template.check(messages)
+            instructions, tools, schema = template.text, template.tools, template.output_schema
         plan = await self._plans.plan(ctx)
         params = plan.params
         if max_tokens is not None or temperature is not None:
@@ -231,369 +298,27 @@ class ResilientExecutor:
                 temperature=temperature if temperature is not None else params.temperature,
             )
             plan = replace(plan, params=params)
-        return _CallState(ctx=ctx, plan=plan, messages=messages, instructions=instructions)
+        if session_state is not None:
+            claim_state(session_state, ctx)
+        return CallState(
+            ctx=ctx,
+            plan=plan,
+            messages=messages,
+            instructions=instructions,
+            tools=tuple(tools),
+            schema=schema,
+            template=template,
+            session_state=session_state,
+            user_id=user_id,
+        )
 
     async def plan(self, ctx: ExecutionContext) -> CallPlan:
         """Resolve the hops for a context (tenant override > catalog > task default; then hints)."""
         return await self._plans.plan(ctx)
 
-    # --- the hop / attempt loop -----------------------------------------------------------
 
-    async def _execute(self, state: _CallState, tools: Sequence[Any], schema: type[BaseModel] | None) -> LLMResponse:
-        ctx = state.ctx
-        with bind_context(
-            tenant_id=ctx.tenant_id, agent_id=ctx.agent_id, session_id=ctx.session_id, step=ctx.step_name
-        ):
-            async for model, hop, number, cause, ticket in AttemptSchedule(self, state):
-                response = await self._attempt(state, model, hop, number, cause, tools, schema, ticket)
-                if response is not None:
-                    return response
-        raise self._exhausted(state)
-
-    async def _attempt(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        hop: int,
-        number: int,
-        cause: str | None,
-        tools: Sequence[Any],
-        schema: type[BaseModel] | None,
-        ticket: BreakerTicket,
-    ) -> LLMResponse | None:
-        breaker = self.breakers.get(model.breaker_key)
-        started = time.perf_counter()
-        hold: Hold | None = None
-        try:
-            hold = await self._admit(state, model, hop, number, cause) if self.guard.active else _NOTHING_HELD
-            if hold is None:
-                breaker.release_probe(ticket)  # admission may have handed this attempt the half-open probe
-                return None
-            req = self._request(state, model, tools, schema, hold)
-            started = time.perf_counter()
-            response = await self.caller.call(req)
-        except (ProviderError, StructuredOutputError, BudgetExceededError, BudgetUnavailableError) as err:
-            charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
-            priced_as = None
-            if not charge and err.tools_ran:  # a tool loop cut after rounds that answered: billed, unknown
-                charge, priced_as = self._worst_case(state, model, hold)
-                err.cost = charge
-            self._failed(state, model, hop, number, cause, err, breaker, started, ticket, priced_as=priced_as)
-            await self.guard.settle_safely(hold, charge)
-            return None
-        except BaseException as exc:  # cancelled (admitting or waiting): the request may have been billed
-            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket)
-            raise
-        try:
-            if hold is not None and hold.pending:
-                await self.guard.settle_safely(hold, response.cost)
-        finally:  # recorded (and the breaker told) even if the caller is cancelled while settling
-            final = self._succeeded(state, model, hop, number, cause, response, breaker, ticket)
-        return final
-
-    async def _stream(self, state: _CallState) -> AsyncIterator[StreamChunk]:
-        async for model, hop, number, cause, ticket in AttemptSchedule(self, state):
-            async with aclosing(self._stream_attempt(state, model, hop, number, cause, ticket)) as chunks:
-                async for chunk in chunks:
-                    yield chunk
-                    if chunk.done:
-                        return
-        raise self._exhausted(state)
-
-    async def _stream_attempt(
-        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None, ticket: BreakerTicket
-    ) -> AsyncIterator[StreamChunk]:
-        breaker = self.breakers.get(model.breaker_key)
-        started = time.perf_counter()
-        hold: Hold | None = None
-        sent_any = False
-        final: LLMResponse | None = None
-        try:
-            hold = await self._admit(state, model, hop, number, cause) if self.guard.active else _NOTHING_HELD
-            if hold is None:
-                breaker.release_probe(ticket)
-                return
-            req = replace(self._request(state, model, (), None), stall_timeout_seconds=self.stall_timeout_seconds)
-            started = time.perf_counter()
-            async with aclosing(self.caller.stream_call(req)) as chunks:
-                async for chunk in chunks:
-                    if chunk.done:
-                        final = chunk.response
-                        break
-                    sent_any = True
-                    yield chunk
-        except ProviderError as err:
-            charge = failure_charge(err, model, self.caller.price, state.messages, state.instructions)
-            self._failed(state, model, hop, number, cause, err, breaker, started, ticket, streamed=True)
-            await self.guard.settle_safely(hold, charge)
-            if sent_any:
-                # the caller already has part of the answer: never pass it off as complete
-                if isinstance(err, StreamInterruptedError):
-                    raise err
-                raise StreamInterruptedError(
-                    f"stream failed after the first token: {err}",
-                    after_first_token=True,
-                    provider=err.provider,
-                    model=err.model,
-                    status_code=err.status_code,
-                ) from err
-            return
-        except BaseException as exc:  # the caller stopped reading, or the task was cancelled
-            await self._abandoned(state, model, hop, number, cause, exc, breaker, started, hold, ticket, streamed=True)
-            raise
-        assert final is not None
-        try:
-            if hold is not None and hold.pending:
-                await self.guard.settle_safely(hold, final.cost)
-        finally:
-            done = self._succeeded(state, model, hop, number, cause, final, breaker, ticket, streamed=True)
-        yield StreamChunk(done=True, response=done)
-
-    def _check_deadline(self, state: _CallState, model: ModelInfo) -> None:
-        remaining = state.ctx.remaining()
-        if remaining is not None and remaining <= 0:
-            err = DeadlineExceededError(
-                "the turn deadline passed before the call could finish", provider=model.provider, model=model.id
-            )
-            err.attempts = list(state.attempts)  # type: ignore[attr-defined]
-            raise err
-
-    # --- budgets and limits ---------------------------------------------------------------
-
-    async def _admit(
-        self, state: _CallState, model: ModelInfo, hop: int, number: int, cause: str | None
-    ) -> Hold | None:
-        """Hold this attempt's estimated cost. None: refused (a skipped attempt was recorded)."""
-        if not self.guard.active:
-            return _NOTHING_HELD  # nothing enforced: no estimate, no await
-        max_tokens = _max_output(state.plan.params, model)  # the cap `_request` sends: estimate == worst case
-        try:
-            return await self.guard.admit(state.ctx, model, state.messages, state.instructions, max_tokens)
-        except BudgetExceededError as err:
-            if hop == 0 and number == 1 and await self.guard.action_for(err) is LimitAction.DOWNGRADE:
-                cheaper = self.guard.cheaper(model)
-                if cheaper is not None and cheaper.ref not in {m.ref for m in state.plan.hops}:
-                    state.plan.hops.insert(1, cheaper)
-            state.budget_error = err
-            self._skip(state, model, hop, cause, "budget", None, error=err)
-            return None
-
-    # --- outcomes and records -------------------------------------------------------------
-
-    def _request(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        tools: Sequence[Any],
-        schema: type[BaseModel] | None,
-        hold: Hold | None = None,
-    ) -> CallRequest:
-        params = state.plan.params
-        max_tokens = _max_output(params, model)
-        params = self._caps.capped(params, max_tokens)
-        admit_round = None  # with tools, each later round of the loop is admitted too
-        if tools and hold is not None and hold is not _NOTHING_HELD:
-            admit_round = partial(self.guard.admit_round, hold, state.ctx, model, max_tokens=max_tokens)
-        return CallRequest(
-            messages=state.messages,
-            model=model,
-            ctx=state.ctx,
-            params=params,
-            instructions=state.instructions,
-            output_schema=schema,
-            tools=tuple(tools) if tools else (),
-            attempts=state.attempts,
-            call_id=state.call_id,
-            primary_ref=state.plan.hops[0].ref,
-            metadata=state.plan.metadata,
-            before_next_request=admit_round,
-        )
-
-    async def _abandoned(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        hop: int,
-        number: int,
-        cause: str | None,
-        exc: BaseException,
-        breaker: Any,
-        started: float,
-        hold: Hold | None,
-        ticket: BreakerTicket,
-        *,
-        streamed: bool = False,
-    ) -> None:
-        """An attempt cut short by its caller: no verdict for the breaker; once sent, it is charged and
-        recorded at its worst case (the provider may bill what it produced; the tokens are unknown),
-        before admission nothing is charged. Recorded before anything is awaited."""
-        breaker.release_probe(ticket)
-        charge, priced_as = self._worst_case(state, model, hold) if hold is not None else (Decimal(0), None)
-        attempt = outcome(
-            model,
-            hop=hop,
-            number=number,
-            status=CallStatus.ERROR,
-            cause=cause,
-            breaker_state=breaker.state.value,
-            latency_ms=(time.perf_counter() - started) * 1000,
-            error=exc,
-            message="abandoned by the caller" if isinstance(exc, asyncio.CancelledError | GeneratorExit) else None,
-        )
-        state.attempts.append(attempt)
-        if isinstance(exc, ExecutionError):  # not a cancellation: the caller gets the attempts as well
-            exc.attempts = list(state.attempts)  # type: ignore[attr-defined]
-        self._record(state, model, attempt, None, streamed=streamed, cost=charge, priced_as=priced_as)
-        await self.guard.settle_safely(hold, charge)
-
-    def _worst_case(self, state: _CallState, model: ModelInfo, hold: Hold | None) -> tuple[Decimal, TokenUsage]:
-        max_tokens = _max_output(state.plan.params, model)
-        return worst_case_charge(self.registry, model, state.messages, state.instructions, max_tokens, hold)
-
-    def _failed(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        hop: int,
-        number: int,
-        cause: str | None,
-        err: BaseException,
-        breaker: Any,
-        started: float,
-        ticket: BreakerTicket,
-        *,
-        streamed: bool = False,
-        priced_as: TokenUsage | None = None,
-    ) -> None:
-        if counts_against_breaker(err):
-            breaker.record_failure(ticket)
-        else:
-            breaker.release_probe(ticket)
-        state.last_error = err
-        latency = (time.perf_counter() - started) * 1000
-        attempt = outcome(
-            model,
-            hop=hop,
-            number=number,
-            status=CallStatus.ERROR,
-            cause=cause,
-            breaker_state=breaker.state.value,
-            latency_ms=latency,
-            error=err,
-        )
-        state.attempts.append(attempt)
-        log.warning(
-            "llm_call_failed",
-            model=model.ref,
-            hop=hop,
-            attempt=number,
-            error=type(err).__name__,
-            detail=str(err)[:300],
-            breaker=breaker.state.value,
-        )
-        self._record(state, model, attempt, None, error=err, streamed=streamed, priced_as=priced_as)
-
-    def _succeeded(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        hop: int,
-        number: int,
-        cause: str | None,
-        response: LLMResponse,
-        breaker: Any,
-        ticket: BreakerTicket,
-        *,
-        streamed: bool = False,
-    ) -> LLMResponse:
-        breaker.record_success(ticket)
-        attempt = outcome(
-            model,
-            hop=hop,
-            number=number,
-            status=CallStatus.SUCCESS,
-            cause=cause,
-            breaker_state=breaker.state.value,
-            latency_ms=response.latency_ms,
-        )
-        state.attempts.append(attempt)
-        final = response
-        if response.attempts is not state.attempts:  # an inner executor that does not fill them in itself
-            final = replace(
-                response,
-                attempts=state.attempts,
-                call_id=state.call_id,
-                fallback_used=model.ref != state.plan.hops[0].ref,
-                metadata={**response.metadata, **state.plan.metadata},
-            )
-        if log.is_enabled_for(logging.INFO):  # the arguments cost more than a filtered call
-            log.info(
-                "llm_call",
-                model=model.ref,
-                hop=hop,
-                attempt=number,
-                input_tokens=response.usage.input,
-                output_tokens=response.usage.output,
-                cost_usd=str(response.cost),
-                latency_ms=round(response.latency_ms, 2),
-            )
-        self._record(state, model, attempt, final, streamed=streamed)
-        return final
-
-    def _skip(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        hop: int,
-        cause: str | None,
-        why: str,
-        breaker_state: BreakerState | None,
-        *,
-        error: BaseException | None = None,
-    ) -> None:
-        attempt = outcome(
-            model,
-            hop=hop,
-            number=0,
-            status=CallStatus.SKIPPED,
-            cause=why if why != "context_window_too_small" else cause,
-            breaker_state=breaker_state.value if breaker_state else None,
-            error=error,
-            message=None if error is not None else why,
-        )
-        state.attempts.append(attempt)
-        self._record(state, model, attempt, None)
-
-    def _exhausted(self, state: _CallState) -> ExecutionError:
-        remaining = state.ctx.remaining()
-        deadline_passed = remaining is not None and remaining <= 0
-        return exhausted_error(state.attempts, state.last_error, state.budget_error, deadline_passed=deadline_passed)
-
-    def _record(
-        self,
-        state: _CallState,
-        model: ModelInfo,
-        attempt: Attempt,
-        response: LLMResponse | None,
-        *,
-        streamed: bool = False,
-        error: BaseException | None = None,
-        cost: Decimal | None = None,
-        priced_as: TokenUsage | None = None,
-    ) -> None:
-        if self._recorder is not None:
-            plan = state.plan
-            self._recorder.record(
-                state.ctx,
-                call_id=state.call_id,
-                task_type=plan.task_type,
-                source=plan.source,
-                reason=plan.reason,
-                model=model,
-                attempt=attempt,
-                response=response,
-                streamed=streamed,
-                error=error,
-                cost=cost,
-                priced_as=priced_as,
-            )
+def _parsed(response: LLMResponse, schema: type[S]) -> S:
+    parsed = response.metadata.get("parsed")
+    if not isinstance(parsed, schema):  # pragma: no cover - the adapter guarantees it
+        raise StructuredOutputError("no validated object", raw_text=response.content, schema_name=schema.__name__)
+    return parsed

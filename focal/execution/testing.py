@@ -18,6 +18,7 @@ from agno.metrics import MessageMetrics
 from agno.models.base import Model
 from agno.models.response import ModelResponse
 
+from focal.execution._call_agents import AgentTemplate
 from focal.execution.types import ExecutionContext, LLMResponse, StreamChunk, TokenUsage
 from focal.providers import CallParams, ObservingMixin
 from focal.routing import ModelInfo, ModelRegistry
@@ -183,6 +184,12 @@ class ScriptedExecutor:
     ) -> tuple[Any, LLMResponse]:
         response = self._next(prompt, ctx)
         return schema.model_validate_json(response.content), response
+
+    async def run_agent(self, agent: Any, input: Any, ctx: ExecutionContext, **_: Any) -> tuple[Any, LLMResponse]:
+        """As `ResilientExecutor.run_agent`: the template is checked, the reply typed by its output schema."""
+        schema = AgentTemplate.of(agent).output_schema
+        response = self._next(input, ctx)
+        return (schema.model_validate_json(response.content) if schema else response.content), response
 
     async def stream(self, prompt: Any, ctx: ExecutionContext, **_: Any) -> AsyncIterator[StreamChunk]:
         response = self._next(prompt, ctx)

@@ -11,6 +11,7 @@ from focal.storage._migrate import current_revision, head_revision, require_sche
 from focal.storage._urls import async_url, backend, sync_url
 from focal.storage.alignment_tables import AlignmentCurrent, AlignmentVersion
 from focal.storage.budget_tables import BudgetReservation, BudgetUsage, TenantBudget
+from focal.storage.demo_tables import DemoCustomer, DemoOrder, DemoRefund
 from focal.storage.tables import Base, TenantModelOverride, TenantModelOverrideChange, utcnow
 from focal.storage.telemetry_tables import (
     LLMCallRow,
@@ -25,6 +26,9 @@ __all__ = [
     "Base",
     "BudgetReservation",
     "BudgetUsage",
+    "DemoCustomer",
+    "DemoOrder",
+    "DemoRefund",
     "LLMCallRow",
     "TelemetryDailyAggregate",
     "TenantBudget",

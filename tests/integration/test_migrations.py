@@ -16,7 +16,8 @@ ROUTING_TABLES = {"tenant_model_overrides", "tenant_model_override_changes"}
 BUDGET_TABLES = {"tenant_budgets", "budget_usage", "budget_reservations"}
 TELEMETRY_TABLES = {"llm_calls", "workflow_runs", "telemetry_daily_aggregates", "workflow_run_daily_aggregates"}
 ALIGNMENT_TABLES = {"alignment_versions", "alignment_current"}
-ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | TELEMETRY_TABLES | ALIGNMENT_TABLES
+DEMO_TABLES = {"demo_customers", "demo_orders", "demo_refunds"}
+ALL_TABLES = ROUTING_TABLES | BUDGET_TABLES | TELEMETRY_TABLES | ALIGNMENT_TABLES | DEMO_TABLES
 UNREACHABLE = "postgresql+psycopg://postgres@127.0.0.1:1/x"
 
 
@@ -24,6 +25,7 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0010_demo_tools",
         "0009_alignment",
         "0008_runs_per_tenant",
         "0007_workflow_run_aggregates",
@@ -34,7 +36,7 @@ def test_revisions_are_one_linear_chain() -> None:
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0009_alignment"
+    assert head_revision() == "0010_demo_tools"
     assert len(script.get_heads()) == 1
 
 
@@ -88,7 +90,9 @@ def test_upgrade_creates_the_schema_and_a_second_run_is_a_no_op(database_url: st
 
 
 @pytest.mark.parametrize(
-    "tables", [ROUTING_TABLES, BUDGET_TABLES, TELEMETRY_TABLES], ids=["routing", "budgets", "telemetry"]
+    "tables",
+    [ROUTING_TABLES, BUDGET_TABLES, TELEMETRY_TABLES, ALIGNMENT_TABLES, DEMO_TABLES],
+    ids=["routing", "budgets", "telemetry", "alignment", "demo"],
 )
 def test_tables_match_the_orm_models(database_url: str, tables: set[str]) -> None:
     upgrade(database_url)
@@ -339,3 +343,29 @@ def test_0008_keys_runs_by_tenant_and_run_id_and_keeps_the_rows(database_url: st
     finally:
         engine.dispose()
     assert upgrade(database_url) == ("0007_workflow_run_aggregates", head_revision())
+
+
+def test_0010_demo_tools_downgrades_and_upgrades_again(database_url: str) -> None:
+    from alembic import command
+
+    assert upgrade(database_url, "0010_demo_tools") == (None, "0010_demo_tools")
+    engine = make_sync_engine(database_url)
+    try:
+        insp = inspect(engine)
+        for table, key in (
+            ("demo_customers", ["tenant_id", "customer_id"]),
+            ("demo_orders", ["tenant_id", "order_number"]),
+            ("demo_refunds", ["tenant_id", "refund_id"]),
+        ):
+            assert insp.get_pk_constraint(table)["constrained_columns"] == key  # the tenant leads every key
+        uniques = {u["name"]: u["column_names"] for u in insp.get_unique_constraints("demo_refunds")}
+        assert uniques == {"uq_demo_refunds_order": ["tenant_id", "order_number"]}
+        cfg = _config()
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.downgrade(cfg, "0009_alignment")
+        assert current_revision(engine) == "0009_alignment"
+        assert not DEMO_TABLES & set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert upgrade(database_url) == ("0009_alignment", head_revision())

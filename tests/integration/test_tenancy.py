@@ -11,7 +11,7 @@ from agno.run import RunContext
 
 from focal import Focal, FocalSettings
 from focal.execution import ConfigurationError, ExecutionContext
-from focal.execution import resilient as resilient_module
+from focal.execution import _machinery as resilient_module  # where the call events are logged
 from focal.execution.testing import FakeModels
 from focal.storage import make_sync_engine
 from focal.telemetry import TelemetryAnalytics

@@ -28,7 +28,7 @@ from focal.execution import (
     StreamInterruptedError,
     StructuredOutputError,
 )
-from focal.execution import resilient as resilient_module
+from focal.execution import _machinery as resilient_module  # where the call events are logged
 from focal.execution.testing import FakeModels
 from tests.fakes.logs import captured_logs
 
