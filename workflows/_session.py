@@ -1,0 +1,111 @@
+"""Sessions: tenant-namespaced ids, ownership, and one turn at a time per session.
+
+Agno's session id is a global primary key, and a run's `session_state` is merged over the stored one
+(the run's keys win). So the tenant and agent come from the host's `session_state` on every run, the id
+must carry them (`session_id(tenant, agent, conversation)`), and the first turn stores an owner key the
+host never sends: a later run of another tenant or agent on that session is refused before any work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from focal.errors import ConfigError, FocalError
+from focal.routing import check_tenant_id
+
+__all__ = ["OWNER_KEY", "SessionBusyError", "SessionLocks", "SessionOwnershipError", "session_id"]
+
+OWNER_KEY = "focal_owner"
+_SEPARATOR = ":"
+
+
+class SessionOwnershipError(FocalError):
+    """The session belongs to another tenant or agent (or its id is not this tenant's)."""
+
+
+class SessionBusyError(FocalError):
+    """Another turn of this session is running and did not finish within the wait allowed."""
+
+
+def session_id(tenant_id: str, agent_id: str, conversation_id: str) -> str:
+    """The Agno session id of one conversation: `<tenant>:<agent>:<conversation>`.
+
+    Raises:
+        ConfigError: an empty part, or a tenant or agent id containing `:`.
+    """
+    check_tenant_id(tenant_id)
+    for name, value in (("tenant_id", tenant_id), ("agent_id", agent_id)):
+        if not value or _SEPARATOR in value:
+            raise ConfigError(f"{name} {value!r} must be non-empty and free of {_SEPARATOR!r}")
+    if not conversation_id:
+        raise ConfigError("conversation_id must be non-empty")
+    return f"{tenant_id}{_SEPARATOR}{agent_id}{_SEPARATOR}{conversation_id}"
+
+
+def tenant_of(state: Mapping[str, Any]) -> tuple[str, str]:
+    """The tenant and agent the host put in `session_state`.
+
+    Raises:
+        SessionOwnershipError: either is missing.
+    """
+    tenant_id, agent_id = state.get("tenant_id"), state.get("agent_id")
+    if not isinstance(tenant_id, str) or not tenant_id or not isinstance(agent_id, str) or not agent_id:
+        raise SessionOwnershipError(
+            "session_state must carry the host's tenant_id and agent_id "
+            "(workflow.arun(..., session_state={'tenant_id': ..., 'agent_id': ...}))"
+        )
+    return tenant_id, agent_id
+
+
+def check_ownership(state: Mapping[str, Any], session: str, tenant_id: str, agent_id: str) -> None:
+    """Refuse a session id that is not this tenant's and agent's, or a session stored for another one.
+
+    Raises:
+        SessionOwnershipError: with what does not match.
+    """
+    prefix = f"{tenant_id}{_SEPARATOR}{agent_id}{_SEPARATOR}"
+    if not session.startswith(prefix) or len(session) == len(prefix):
+        raise SessionOwnershipError(
+            f"session {session!r} is not a session of tenant {tenant_id!r} and agent {agent_id!r} "
+            f"(make ids with focal.session_id(tenant, agent, conversation))"
+        )
+    owner = state.get(OWNER_KEY)
+    if owner is not None and owner != f"{tenant_id}/{agent_id}":
+        raise SessionOwnershipError(f"session {session!r} belongs to another tenant or agent")
+
+
+class SessionLocks:
+    """One turn at a time per session in this process; a second turn waits up to `wait_seconds`."""
+
+    def __init__(self, wait_seconds: float = 30.0) -> None:
+        self.wait_seconds = wait_seconds
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
+
+    @asynccontextmanager
+    async def hold(self, session: str) -> AsyncIterator[None]:
+        """Raises SessionBusyError when the session stays busy longer than `wait_seconds`."""
+        lock, users = self._locks.get(session, (asyncio.Lock(), 0))
+        self._locks[session] = (lock, users + 1)
+        try:
+            try:
+                await asyncio.wait_for(lock.acquire(), self.wait_seconds)
+            except TimeoutError:
+                raise SessionBusyError(
+                    f"session {session!r} is busy with another turn (waited {self.wait_seconds:g} s)"
+                ) from None
+            try:
+                yield
+            finally:
+                lock.release()
+        finally:
+            lock, users = self._locks[session]
+            if users <= 1:
+                del self._locks[session]
+            else:
+                self._locks[session] = (lock, users - 1)
+
+    def __len__(self) -> int:
+        return len(self._locks)
