@@ -1,0 +1,1 @@
+"""The alignment workflow's steps, grouped by what they do (installed as focal.workflows.steps)."""
