@@ -14,9 +14,11 @@ from focal.tools import seed_demo_data, shipped_catalog, shipped_registry
 from focal.workflows._session import SessionOwnershipError, session_id
 from focal.workflows._turn import TurnServices
 from focal.workflows.alignment import STEP_NAMES, build_alignment_workflow
+from focal.workflows.steps.tooling import ToolFailedError
 
 from focal.alignment import TurnInput, TurnRecord, TurnResult
 from focal.alignment.store import AlignmentStore
+from focal.execution import ProviderUnavailable
 from focal.execution.testing import ScriptedExecutor
 from focal.storage import create_agno_db, make_async_engine, make_sync_engine, upgrade
 from focal.telemetry import LLMCallRecord, RunTracker, WorkflowRunRecord
@@ -219,3 +221,58 @@ def _context(tenant: str) -> Any:
     from agno.run import RunContext
 
     return RunContext(run_id="r", session_id=f"{tenant}:support:x", session_state={"tenant_id": tenant})
+
+
+async def test_a_provider_failure_fails_the_turn_typed_and_writes_nothing_half_way(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.replies.extend(
+        [snapshot("greeting"), ProviderUnavailable("upstream 503", provider="openai", status_code=503)]
+    )
+    with pytest.raises(ProviderUnavailable):  # the original typed error, not Agno's skip or a RuntimeError
+        await _turn(workflow, "acme", "Hi there")
+    assert rig["turns"].saved == []  # no audit record
+    state = await workflow.aget_session_state(session_id("acme", "support", "c1")) or {}
+    assert "alignment" not in state and "focal_owner" not in state  # the session did not move on
+    assert rig["sink"].runs[-1].status == "error"
+    # the next turn starts from the same place: turn 1
+    executor.replies.extend(
+        [
+            snapshot("greeting"),
+            json.dumps({"decisions": []}),
+            reply("Hello!"),
+            verdicts(no_profanity="complies", no_delivery_promises="complies"),
+        ]
+    )
+    assert (await _turn(workflow, "acme", "Hi there")).turn_number == 1
+
+
+async def test_a_required_tool_failure_fails_the_turn(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+
+    tools = workflow.turn_services.tools
+    original = tools.invoke
+
+    async def invoke(tool_id: str, arguments: Any, run_context: Any, timeout: Any) -> Any:
+        if tool_id == "order_lookup":  # the real registry turns a tool's exception into a failed result
+            return type(await original(tool_id, arguments, run_context, timeout))(
+                tool_id=tool_id,
+                ok=False,
+                output={},
+                error="order_lookup failed: the order system is down",
+                elapsed_ms=1.0,
+            )
+        return await original(tool_id, arguments, run_context, timeout)
+
+    tools.invoke = invoke  # type: ignore[method-assign]
+    signal = json.loads(snapshot("order_status", order_number="ORD-12345"))
+    signal["scenario_signal"] = "order_status"
+    executor.replies.extend(
+        [
+            json.dumps(signal),
+            json.dumps({"decisions": []}),
+            json.dumps({"action": "start", "scenario_id": "order_status", "step_id": None, "reason": "asks"}),
+        ]
+    )
+    with pytest.raises(ToolFailedError, match="order_lookup"):
+        await _turn(workflow, "acme", "Where is ORD-12345?")
+    assert rig["turns"].saved == []
