@@ -19,9 +19,11 @@ from focal.storage.telemetry_tables import (
     WorkflowRunDailyAggregate,
     WorkflowRunRow,
 )
+from focal.storage.turn_tables import AlignmentTurnRow
 
 __all__ = [
     "AlignmentCurrent",
+    "AlignmentTurnRow",
     "AlignmentVersion",
     "Base",
     "BudgetReservation",

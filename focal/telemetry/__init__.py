@@ -5,7 +5,7 @@ from focal.telemetry.records import CallStatus, LLMCallRecord, WorkflowRunRecord
 from focal.telemetry.report import write_report
 from focal.telemetry.retention import export_jsonl, purge
 from focal.telemetry.runs import RunTracker
-from focal.telemetry.store import TelemetryStore
+from focal.telemetry.store import TelemetryStore, run_upsert
 
 __all__ = [
     "DIMENSIONS",
@@ -18,5 +18,6 @@ __all__ = [
     "export_jsonl",
     "new_id",
     "purge",
+    "run_upsert",
     "write_report",
 ]

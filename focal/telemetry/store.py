@@ -53,7 +53,7 @@ from focal.telemetry._encode import call_insert, plain_json, run_row
 from focal.telemetry._spill import SPILL_FILE
 from focal.telemetry.records import LLMCallRecord, WorkflowRunRecord
 
-__all__ = ["TelemetryStore"]
+__all__ = ["TelemetryStore", "run_upsert"]
 
 log = get_logger("focal.telemetry")
 
@@ -259,18 +259,7 @@ class TelemetryStore:
                 await conn.execute(self._run_upsert(), list(runs.values()))
 
     def _run_upsert(self) -> Any:
-        """INSERT a run, or update its row unless the stored state is newer than the incoming one.
-
-        A stored run that has ended is final; otherwise the incoming state wins if it has ended or has
-        folded in at least as many calls. Replays (which may arrive out of order) are thus harmless.
-        """
-        table = WorkflowRunRow.__table__
-        stmt = self._insert(table)
-        newer = table.c.ended_at.is_(None) & (
-            stmt.excluded.ended_at.is_not(None) | (stmt.excluded.call_count >= table.c.call_count)
-        )
-        updatable = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("tenant_id", "run_id")}
-        return stmt.on_conflict_do_update(index_elements=["tenant_id", "run_id"], set_=updatable, where=newer)
+        return _run_upsert(self._insert)
 
     # --- spill and replay ------------------------------------------------------------------
 
@@ -381,6 +370,33 @@ class TelemetryStore:
     def pending(self) -> int:
         """Records waiting in memory."""
         return len(self._buffer) + len(self._overflow)
+
+
+def run_upsert(record: WorkflowRunRecord, dialect: str) -> Any:
+    """The statement the store writes `record`'s `workflow_runs` row with, for a caller that writes a run
+    in its own transaction (the turn audit writes it beside the turn record).
+
+    Args:
+        record: the run.
+        dialect: the connection's dialect name (`conn.dialect.name`).
+    """
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    return _run_upsert(insert).values(run_row(record))
+
+
+def _run_upsert(insert: Any) -> Any:
+    """INSERT a run, or update its row unless the stored state is newer than the incoming one.
+
+    A stored run that has ended is final; otherwise the incoming state wins if it has ended or has
+    folded in at least as many calls. Replays (which may arrive out of order) are thus harmless.
+    """
+    table = WorkflowRunRow.__table__
+    stmt = insert(table)
+    newer = table.c.ended_at.is_(None) & (
+        stmt.excluded.ended_at.is_not(None) | (stmt.excluded.call_count >= table.c.call_count)
+    )
+    updatable = {c.name: stmt.excluded[c.name] for c in table.columns if c.name not in ("tenant_id", "run_id")}
+    return stmt.on_conflict_do_update(index_elements=["tenant_id", "run_id"], set_=updatable, where=newer)
 
 
 class _Unencodable(Exception):

@@ -1,6 +1,6 @@
 """A turn end to end through the shared workflow's `arun`, on SQLite and PostgreSQL: real alignment store,
 real tools over the seeded demo tables, real Agno sessions; each LLM step answered by a scripted executor
-in call order (the step's Agent typed by its own output schema)."""
+in call order (the step's Agent typed by its own output schema); audit records in the real TurnStore."""
 
 from __future__ import annotations
 
@@ -16,7 +16,8 @@ from focal.workflows._turn import TurnServices
 from focal.workflows.alignment import STEP_NAMES, build_alignment_workflow
 from focal.workflows.steps.tooling import ToolFailedError
 
-from focal.alignment import TurnInput, TurnRecord, TurnResult
+from focal.alignment import TurnInput, TurnResult
+from focal.alignment.audit import TurnStore
 from focal.alignment.store import AlignmentStore
 from focal.execution import ProviderUnavailable
 from focal.execution.testing import ScriptedExecutor
@@ -36,16 +37,6 @@ class _Sink:
 
     def record_run(self, record: WorkflowRunRecord) -> None:
         self.runs.append(record)
-
-
-class _Turns:
-    """Collects what the persist step saves (the audit store has its own tests)."""
-
-    def __init__(self) -> None:
-        self.saved: list[tuple[TurnRecord, WorkflowRunRecord | None]] = []
-
-    async def asave(self, record: TurnRecord, run: WorkflowRunRecord | None = None) -> None:
-        self.saved.append((record, run))
 
 
 def snapshot(intent: str, **variables: str) -> str:
@@ -78,7 +69,7 @@ async def rig(database_url: str) -> AsyncIterator[dict[str, Any]]:
     for tenant in ("acme", "globex"):
         store.import_folder(SUPPORT, tenant, created_by="tests")
     executor = ScriptedExecutor()
-    sink, turns = _Sink(), _Turns()
+    sink, turns = _Sink(), TurnStore(engine=engine, async_engine=async_engine)
     services = TurnServices(
         executor=executor,  # type: ignore[arg-type]
         alignment=store,
@@ -124,8 +115,8 @@ async def test_a_greeting_turn_runs_every_step_and_persists_state(rig: dict[str,
         "enforcement",
     ]
     assert all(ctx.tenant_id == "acme" for _, ctx in executor.calls)
-    record, run = rig["turns"].saved[-1]
-    assert record.tenant_id == "acme" and record.reply == result.reply and run is not None
+    (record,) = await rig["turns"].aget("acme", session_id("acme", "support", "c1"))
+    assert record.tenant_id == "acme" and record.reply == result.reply and record.run_id
     assert {s.step for s in record.skipped_calls} >= {"scenario_filtering"}
     kept = {r.rule_id for r in record.rules if r.kept}
     assert "greeting" in kept and "angry_customer" not in kept
@@ -154,7 +145,7 @@ async def test_a_violating_reply_is_regenerated_and_an_unclear_verdict_fails_clo
     result = await _turn(workflow, "acme", "When does my parcel arrive?")
     assert result.reply.startswith("Could you share your order number")
     assert result.enforcement.status == "regenerated" and result.enforcement.attempts == 3
-    record, _ = rig["turns"].saved[-1]
+    record = (await rig["turns"].aget("acme", session_id("acme", "support", "c1")))[-1]
     assert [a.passed for a in record.attempts] == [False, False, True]
     assert "unclear: fail closed" in record.attempts[1].verdicts[-1].reason or any(
         "unclear" in v.reason for v in record.attempts[1].verdicts
@@ -203,7 +194,7 @@ async def test_the_order_scenario_looks_the_order_up_for_the_hosts_tenant(rig: d
     (lookup,) = result.tools
     assert lookup.tool_id == "order_lookup" and lookup.ok and lookup.arguments == {"order_number": "ORD-12345"}
     assert [ctx.step_name for _, ctx in executor.calls][2] == "scenario_filtering"
-    record, _ = rig["turns"].saved[-1]
+    record = (await rig["turns"].aget("acme", session_id("acme", "support", "c1")))[-1]
     assert record.scenario.action == "start" and record.scenario.skipped_steps == ("collect_order_number",)
     # the same order number exists for globex with other contents: the tool read acme's row
     globex = await rig["workflow"].turn_services.tools.invoke(
@@ -230,7 +221,7 @@ async def test_a_provider_failure_fails_the_turn_typed_and_writes_nothing_half_w
     )
     with pytest.raises(ProviderUnavailable):  # the original typed error, not Agno's skip or a RuntimeError
         await _turn(workflow, "acme", "Hi there")
-    assert rig["turns"].saved == []  # no audit record
+    assert rig["turns"].list("acme") == []  # no audit record
     state = await workflow.aget_session_state(session_id("acme", "support", "c1")) or {}
     assert "alignment" not in state and "focal_owner" not in state  # the session did not move on
     assert rig["sink"].runs[-1].status == "error"
@@ -275,4 +266,4 @@ async def test_a_required_tool_failure_fails_the_turn(rig: dict[str, Any]) -> No
     )
     with pytest.raises(ToolFailedError, match="order_lookup"):
         await _turn(workflow, "acme", "Where is ORD-12345?")
-    assert rig["turns"].saved == []
+    assert rig["turns"].list("acme") == []
