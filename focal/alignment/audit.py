@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from focal.alignment.turn import TurnRecord
 from focal.errors import NotFoundError, StorageError
 from focal.routing import check_tenant_id
+from focal.storage import UnitRunner
 from focal.storage.turn_tables import AlignmentTurnRow
 from focal.telemetry import WorkflowRunRecord, run_upsert
 
@@ -79,24 +79,13 @@ class TurnStore:
     """
 
     def __init__(self, engine: Engine | None = None, async_engine: AsyncEngine | None = None) -> None:
-        if engine is None and async_engine is None:
-            raise ValueError("TurnStore needs an engine or an async engine")
-        self._engine = engine
-        self._async_engine = async_engine
-
-    # --- running a unit of work on whichever engine there is ------------------------------
+        self._units = UnitRunner("TurnStore", engine, async_engine)
 
     def _sync(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._engine is None:
-            raise RuntimeError("this TurnStore has only an async engine: use the a* methods")
-        with self._engine.begin() if write else self._engine.connect() as conn:
-            return work(conn)
+        return self._units.run(work, write=write)
 
     async def _async(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._async_engine is None:
-            return await asyncio.to_thread(self._sync, work, write=write)
-        async with self._async_engine.begin() if write else self._async_engine.connect() as conn:
-            return await conn.run_sync(work)
+        return await self._units.arun(work, write=write)
 
     # --- writing -----------------------------------------------------------------------------
 

@@ -34,6 +34,7 @@ from focal.alignment.tool_catalog import ToolCatalog
 from focal.alignment.validation import validate_document
 from focal.errors import ConfigError, NotFoundError
 from focal.routing.overrides import check_changed_by, check_tenant_id
+from focal.storage import UnitRunner
 from focal.storage.alignment_tables import AlignmentCurrent, AlignmentVersion
 from focal.storage.tables import utcnow
 
@@ -79,32 +80,19 @@ class AlignmentStore:
         cache_size: int = 512,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if engine is None and async_engine is None:
-            raise ValueError("AlignmentStore needs an engine or an async engine")
         self.catalog = catalog
-        self._engine = engine
-        self._async_engine = async_engine
+        self._units = UnitRunner("AlignmentStore", engine, async_engine)
         self.ttl_seconds = ttl_seconds
         self._clock = clock
         self._configs: ConfigCache[AlignmentConfig] = ConfigCache(cache_size)
         self._current: dict[tuple[str, str], tuple[str, float]] = {}
         self._lock = threading.Lock()
 
-    # --- running a unit of work on whichever engine there is ------------------------------
-
     def _sync(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._engine is None:
-            raise RuntimeError("this AlignmentStore has only an async engine: use the a* methods")
-        with self._engine.begin() if write else self._engine.connect() as conn:
-            return work(conn)
+        return self._units.run(work, write=write)
 
     async def _async(self, work: Callable[[Connection], T], *, write: bool = False) -> T:
-        if self._async_engine is None:
-            import asyncio
-
-            return await asyncio.to_thread(self._sync, work, write=write)
-        async with self._async_engine.begin() if write else self._async_engine.connect() as conn:
-            return await conn.run_sync(work)
+        return await self._units.arun(work, write=write)
 
     # --- import / publish --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ from focal.storage._engines import (
     make_sync_engine,
 )
 from focal.storage._migrate import current_revision, head_revision, require_schema, upgrade
+from focal.storage._units import UnitRunner
 from focal.storage._urls import async_url, backend, sync_url
 from focal.storage.alignment_tables import AlignmentCurrent, AlignmentVersion
 from focal.storage.budget_tables import BudgetReservation, BudgetUsage, TenantBudget
@@ -36,6 +37,7 @@ __all__ = [
     "TenantBudget",
     "TenantModelOverride",
     "TenantModelOverrideChange",
+    "UnitRunner",
     "WorkflowRunDailyAggregate",
     "WorkflowRunRow",
     "async_url",
