@@ -17,9 +17,9 @@ events of the earlier steps show progress; the reply's text is released only onc
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,8 +45,8 @@ STEP_NAMES = (
     "enforcement",
     "persist_session_and_audit",
 )
-_UNCHECKED_STEPS = frozenset({"generation"})
-"""Steps whose content is a reply not yet enforced: never shown in a streamed event."""
+_UNCHECKED_STEPS = frozenset({"generation", "enforcement"})
+"""Steps whose content holds drafts (the unchecked reply, rejected attempts): never in a streamed event."""
 
 
 @dataclass(init=False)
@@ -89,7 +89,9 @@ class AlignmentWorkflow(Workflow):
         kwargs["run_id"] = kwargs.get("run_id") or uuid.uuid4().hex
         return tenant_id, agent_id, session
 
-    async def _once(self, input: Any, kwargs: dict[str, Any]) -> Any:
+    @asynccontextmanager
+    async def _turn(self, kwargs: dict[str, Any]) -> AsyncIterator[None]:
+        """The session held, the run recorded, and its record reachable by the persist step."""
         tenant_id, agent_id, session = self._guard(kwargs)
         assert self.session_locks is not None and self.turn_services is not None
         async with self.session_locks.hold(session):
@@ -102,35 +104,25 @@ class AlignmentWorkflow(Workflow):
             ) as run:
                 token = CURRENT_RUN.set(run)
                 try:
-                    return await super().arun(input, **kwargs)
+                    yield
                 finally:
                     CURRENT_RUN.reset(token)
+
+    async def _once(self, input: Any, kwargs: dict[str, Any]) -> Any:
+        async with self._turn(kwargs):
+            return await super().arun(input, **kwargs)
 
     async def _stream(self, input: Any, kwargs: dict[str, Any]) -> AsyncIterator[Any]:
-        tenant_id, agent_id, session = self._guard(kwargs)
         kwargs.setdefault("stream_events", True)
-        assert self.session_locks is not None and self.turn_services is not None
-        async with self.session_locks.hold(session):
-            with self.turn_services.runs.track(
-                tenant_id=tenant_id,
-                agent_id=agent_id,
-                workflow_name=WORKFLOW_NAME,
-                session_id=session,
-                run_id=kwargs["run_id"],
-            ) as run:
-                token = CURRENT_RUN.set(run)
-                try:
-                    async for event in super().arun(input, **kwargs):
-                        yield _without_unchecked_reply(event)
-                finally:
-                    CURRENT_RUN.reset(token)
+        async with self._turn(kwargs):
+            async for event in super().arun(input, **kwargs):
+                if not _carries_unchecked_reply(event):
+                    yield event
 
 
-def _without_unchecked_reply(event: Any) -> Any:
-    unchecked = getattr(event, "step_name", None) in _UNCHECKED_STEPS and getattr(event, "content", None) is not None
-    if unchecked and dataclasses.is_dataclass(event) and not isinstance(event, type):
-        return dataclasses.replace(event, content=None)
-    return event
+def _carries_unchecked_reply(event: Any) -> bool:
+    """An event of a step whose content is a reply not enforced yet (its start event carries none)."""
+    return getattr(event, "step_name", None) in _UNCHECKED_STEPS and getattr(event, "content", None) is not None
 
 
 def build_alignment_workflow(

@@ -267,3 +267,35 @@ async def test_a_required_tool_failure_fails_the_turn(rig: dict[str, Any]) -> No
     with pytest.raises(ToolFailedError, match="order_lookup"):
         await _turn(workflow, "acme", "Where is ORD-12345?")
     assert rig["turns"].list("acme") == []
+
+
+async def test_streaming_shows_progress_and_never_the_unchecked_draft(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.replies.extend(
+        [
+            snapshot("other"),
+            json.dumps({"decisions": []}),
+            reply("DRAFT promising delivery tomorrow"),
+            verdicts(no_profanity="complies", no_delivery_promises="violates"),
+            reply("Let me check that for you."),
+            verdicts(no_profanity="complies", no_delivery_promises="complies"),
+        ]
+    )
+    events = [
+        event
+        async for event in workflow.arun(
+            input=TurnInput(message="When will it arrive?"),
+            session_id=session_id("acme", "support", "c1"),
+            session_state={"tenant_id": "acme", "agent_id": "support"},
+            stream=True,
+        )
+    ]
+    # no event before the run completes shows a draft (the completed event's run output is the host's whole
+    # run, with the audit's attempts, delivered once enforcement is over)
+    before_end = [e for e in events if type(e).__name__ != "WorkflowCompletedEvent"]
+    leaks = [(type(e).__name__, getattr(e, "step_name", None)) for e in before_end if "DRAFT" in repr(e)]
+    assert not leaks, leaks
+    started = [getattr(e, "step_name", None) for e in events if type(e).__name__ == "StepStartedEvent"]
+    assert started == list(STEP_NAMES)  # progress for every step
+    final = [e for e in events if isinstance(getattr(e, "content", None), TurnResult)]
+    assert final and final[-1].content.reply == "Let me check that for you."
