@@ -4,12 +4,15 @@ telemetry and the resilient executor, wired once per process."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from focal.alignment import TurnInput, TurnResult
+from focal.alignment.audit import TurnStore
+from focal.alignment.store import AlignmentStore
 from focal.execution import (
     AgnoExecutor,
     BreakerPolicy,
@@ -27,6 +30,9 @@ from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideR
 from focal.settings import FocalSettings
 from focal.storage import backend, make_async_engine, make_sync_engine, require_schema, upgrade
 from focal.telemetry import RunTracker, TelemetryStore
+
+if TYPE_CHECKING:
+    from focal.workflows import AlignmentWorkflow
 
 __all__ = ["Focal"]
 
@@ -47,6 +53,9 @@ class Focal:
     telemetry: TelemetryStore
     runs: RunTracker
     """`with focal.runs.track(tenant_id=..., agent_id=..., workflow_name=...) as run:`"""
+    _alignment: AlignmentStore | None = field(default=None, init=False, repr=False)
+    _turns: TurnStore | None = field(default=None, init=False, repr=False)
+    _workflow: AlignmentWorkflow | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(
@@ -224,6 +233,107 @@ class Focal:
         except asyncio.CancelledError:
             await _close_when_opened(opening)
             raise
+
+    @property
+    def alignment(self) -> AlignmentStore:
+        """The tenants' alignment configurations (`focal config import` writes them), built on first use."""
+        if self._alignment is None:
+            from focal.tools import shipped_catalog
+
+            self._alignment = AlignmentStore(
+                shipped_catalog(),
+                engine=self.engine,
+                async_engine=self.async_engine,
+                ttl_seconds=self.settings.resolver_cache_ttl_seconds,
+            )
+        return self._alignment
+
+    @property
+    def turns(self) -> TurnStore:
+        """The turns' audit records (`focal audit show`)."""
+        if self._turns is None:
+            self._turns = TurnStore(engine=self.engine, async_engine=self.async_engine)
+        return self._turns
+
+    @property
+    def workflow(self) -> AlignmentWorkflow:
+        """The one alignment workflow of this process, shared by every tenant (built on first use).
+
+            out = await focal.workflow.arun(
+                input=TurnInput(message="Where is my order?"),
+                session_id=focal.session_id("acme", "support", "conv-1"),
+                user_id="u-42",
+                session_state={"tenant_id": "acme", "agent_id": "support"},
+            )
+            out.content  # TurnResult
+
+        Its sessions are Agno sessions in Focal's database; its calls go through `executor`, its runs
+        and calls are recorded in `telemetry`, its turns in `turns`.
+        """
+        if self._workflow is None:
+            from focal.storage import create_agno_db
+            from focal.tools import shipped_registry
+            from focal.workflows import SessionLocks, TurnServices, build_alignment_workflow
+
+            services = TurnServices(
+                executor=self.executor,
+                alignment=self.alignment,
+                tools=shipped_registry(self.async_engine),
+                turns=self.turns,
+                runs=self.runs,
+                budgets=self.budgets,
+                turn_timeout_seconds=self.settings.turn_timeout_seconds,
+                max_regenerations=self.settings.max_regenerations,
+            )
+            self._workflow = build_alignment_workflow(
+                services,
+                db=create_agno_db(self.settings.resolved_database_url, db_engine=self.async_engine),
+                session_locks=SessionLocks(wait_seconds=self.settings.session_wait_seconds),
+            )
+        return self._workflow
+
+    @staticmethod
+    def session_id(tenant_id: str, agent_id: str, conversation_id: str) -> str:
+        """The tenant-namespaced Agno session id of one conversation (`<tenant>:<agent>:<conversation>`).
+
+        Raises:
+            ConfigError: an empty part, a tenant or agent id containing `:`, or an over-long conversation id.
+        """
+        from focal.workflows import session_id
+
+        return session_id(tenant_id, agent_id, conversation_id)
+
+    async def turn(
+        self,
+        tenant_id: str,
+        agent_id: str,
+        conversation_id: str,
+        message: str,
+        *,
+        user_id: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> TurnResult:
+        """One turn of a conversation through `workflow` (the short form of `workflow.arun`).
+
+        The tenant and agent are the host's: they go into the run's `session_state`, never taken
+        from the message or a model.
+
+        Raises:
+            SessionOwnershipError: the conversation's session belongs to another tenant or agent.
+            SessionBusyError: another turn of the conversation did not finish in `session_wait_seconds`.
+            (and the typed error of the step that failed: `ProviderError`, `BudgetExceeded`, a tool error...)
+        """
+        session = self.session_id(tenant_id, agent_id, conversation_id)
+        out = await self.workflow.arun(
+            input=TurnInput(message=message, conversation_id=conversation_id, metadata=metadata or {}),
+            session_id=session,
+            user_id=user_id,
+            session_state={"tenant_id": tenant_id, "agent_id": agent_id},
+        )
+        result = out.content
+        if not isinstance(result, TurnResult):  # a failed step raises; anything else is a defect
+            raise RuntimeError(f"the alignment workflow ended without a TurnResult (status {out.status})")
+        return result
 
     def close(self) -> None:
         """Release database connections (sync callers; telemetry still queued is spilled to JSONL and

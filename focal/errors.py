@@ -7,8 +7,11 @@
     - `UnknownTaskError`
   - `OverrideExistsError`: a tenant override already exists and replacing it was not allowed.
   - `StorageError`: the database cannot be reached or is not migrated.
+    - `TurnExistsError` (`focal.alignment`): the turn's number is already recorded — another turn of
+      the session (perhaps in another process) got there first; nothing was written.
 
-The execution layer (`focal.execution.errors`) extends this tree with run-time failures.
+The execution layer (`focal.execution.errors`) extends this tree with run-time failures; the workflows
+add `SessionOwnershipError` and `SessionBusyError` (`focal.workflows`), the tools `ToolError` (`focal.tools`).
 """
 
 from __future__ import annotations

@@ -62,6 +62,15 @@ class FocalSettings(BaseSettings):
         default=None, ge=0, description="Most a single step call may cost; unset: no limit."
     )
     cost_limit_action: Literal["abort", "downgrade", "warn"] = "abort"
+    turn_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Deadline of a whole alignment turn: every call, tool and retry in it."
+    )
+    max_regenerations: int = Field(
+        default=2, ge=0, le=10, description="Replies rewritten after a hard-rule violation before the FALLBACK."
+    )
+    session_wait_seconds: float = Field(
+        default=30.0, gt=0, description="How long a turn waits for another turn of its session to finish."
+    )
 
     @field_validator("data_dir", "config_dir")
     @classmethod

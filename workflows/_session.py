@@ -19,6 +19,7 @@ from focal.routing import check_tenant_id
 __all__ = ["OWNER_KEY", "SessionBusyError", "SessionLocks", "SessionOwnershipError", "session_id"]
 
 OWNER_KEY = "focal_owner"
+MAX_CONVERSATION_ID = 200
 _SEPARATOR = ":"
 
 
@@ -34,14 +35,15 @@ def session_id(tenant_id: str, agent_id: str, conversation_id: str) -> str:
     """The Agno session id of one conversation: `<tenant>:<agent>:<conversation>`.
 
     Raises:
-        ConfigError: an empty part, or a tenant or agent id containing `:`.
+        ConfigError: an empty part, a tenant or agent id containing `:`, or a conversation id over
+            `MAX_CONVERSATION_ID` characters.
     """
     check_tenant_id(tenant_id)
     for name, value in (("tenant_id", tenant_id), ("agent_id", agent_id)):
         if not value or _SEPARATOR in value:
             raise ConfigError(f"{name} {value!r} must be non-empty and free of {_SEPARATOR!r}")
-    if not conversation_id:
-        raise ConfigError("conversation_id must be non-empty")
+    if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
+        raise ConfigError(f"conversation_id must be 1 to {MAX_CONVERSATION_ID} characters, got {len(conversation_id)}")
     return f"{tenant_id}{_SEPARATOR}{agent_id}{_SEPARATOR}{conversation_id}"
 
 

@@ -36,7 +36,7 @@ class TurnInput(_Record):
     `session_state` (never from the message or a model)."""
 
     message: str = Field(min_length=1, max_length=20_000)
-    conversation_id: str | None = None
+    conversation_id: str | None = Field(default=None, max_length=200)
     metadata: dict[str, str] = Field(default_factory=dict)
 
 

@@ -313,12 +313,24 @@ class BudgetManager:
         self._cache[tenant_id] = (self._clock() + self._ttl, infos)
         return infos
 
-    async def status(self, tenant_id: str, now: dt.datetime | None = None) -> list[TenantBudgetInfo]:
-        """Limits with the current period's spend and reservations."""
+    async def status(
+        self, tenant_id: str, now: dt.datetime | None = None, *, fresh: bool = True
+    ) -> list[TenantBudgetInfo]:
+        """Limits with the current period's spend and reservations.
+
+        Args:
+            fresh: read the limits from the database; False: the cached ones (`ttl_seconds`) will do.
+                The spend is always read (when the tenant has a limit).
+        """
         now = now or self._now()
-        out = []
+        out: list[TenantBudgetInfo] = []
+        # the limits are read before a connection is held: one turn never needs two connections at
+        # once (with many concurrent turns, a held connection waiting for a second one exhausts the pool)
+        infos = await self.budgets(tenant_id, fresh=fresh)
+        if not infos:
+            return out
         async with self._engine.connect() as conn:
-            for info in await self.budgets(tenant_id, fresh=True):
+            for info in infos:
                 row = (
                     await conn.execute(
                         select(BudgetUsage).where(

@@ -34,14 +34,15 @@ class _ScriptedModel(Model):
 
     Each item of `replies` is used once, in order: a string (the answer), `{"tool": name, "args": {...}}`
     (a tool call), an exception (raised, as a provider error would be), or a callable
-    `(messages) -> str` . With the script empty, `default` answers (`"echo: <last message>"` if None).
+    `(messages) -> str` . With the script empty, `default` answers (a string or such a callable;
+    `"echo: <last message>"` if None).
     """
 
     id: str = "fake-model"
     name: str = "FakeModel"
     provider: str = "Fake"
     replies: deque[Any] = field(default_factory=deque)
-    default: str | None = None
+    default: str | Callable[[Any], str] | None = None
     usage: tuple[int, int] = (10, 5)
     delay: float = 0.0
     stream_chunks: int = 3
@@ -49,13 +50,13 @@ class _ScriptedModel(Model):
 
     def _next(self, messages: Any) -> ModelResponse:
         self.calls += 1
-        reply: Any = self.replies.popleft() if self.replies else None
+        reply: Any = self.replies.popleft() if self.replies else self.default
         if isinstance(reply, BaseException):
             raise reply
         if callable(reply):
             reply = reply(messages)
         if reply is None:
-            reply = self.default if self.default is not None else f"echo: {messages[-1].content}"
+            reply = f"echo: {messages[-1].content}"
         metrics = MessageMetrics(input_tokens=self.usage[0], output_tokens=self.usage[1], total_tokens=sum(self.usage))
         if isinstance(reply, dict) and "tool" in reply:
             return ModelResponse(
@@ -118,7 +119,9 @@ class FakeModels:
     >>> executor = AgnoExecutor(registry, model_factory=fakes.factory)
     """
 
-    def __init__(self, *, default: str | None = None, usage: tuple[int, int] = (10, 5), delay: float = 0.0) -> None:
+    def __init__(
+        self, *, default: str | Callable[[Any], str] | None = None, usage: tuple[int, int] = (10, 5), delay: float = 0.0
+    ) -> None:
         self.default = default
         self.usage = usage
         self.delay = delay

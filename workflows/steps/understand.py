@@ -62,7 +62,7 @@ class UnderstandSteps:
         budgets = self.services.budgets
         if budgets is None:
             return
-        for info in await budgets.status(tenant_id):
+        for info in await budgets.status(tenant_id, fresh=False):
             if info.on_limit.value == "abort" and info.remaining_usd <= 0:
                 raise BudgetExceededError(
                     f"tenant {tenant_id!r} has spent its {info.period.value} budget "
