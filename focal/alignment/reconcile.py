@@ -28,6 +28,8 @@ def reconcile(state: AlignmentState, config: AlignmentConfig) -> Reconciliation:
     """`state` re-pinned to `config` (the version now served), its position kept where it can be."""
     if state.config_version == config.version:
         return Reconciliation(state, None)
+    if state.config_version is None:  # a new session is pinned: nothing to reconcile
+        return Reconciliation(state.model_copy(update={"config_version": config.version}), None)
     pinned = state.model_copy(
         update={
             "config_version": config.version,

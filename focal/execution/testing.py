@@ -154,17 +154,27 @@ class FakeModels:
 
 
 class ScriptedExecutor:
-    """An `LLMExecutor` that returns queued answers (or raises queued exceptions); records every call."""
+    """An `LLMExecutor` that returns queued answers (or raises queued exceptions); records every call.
+
+    A call takes the next answer scripted for its step (`script(step_name, ...)`), else the next of
+    `replies` (in call order), else `"ok"`.
+    """
 
     def __init__(self, *replies: str | BaseException, model_id: str = "scripted", provider: str = "fake") -> None:
         self.replies: deque[str | BaseException] = deque(replies)
+        self.by_step: dict[str, deque[str | BaseException]] = defaultdict(deque)
         self.calls: list[tuple[Any, ExecutionContext]] = []
         self.model_id = model_id
         self.provider = provider
 
+    def script(self, step_name: str, *replies: str | BaseException) -> None:
+        """Queue answers for the calls of one step (whatever the order of the steps' calls)."""
+        self.by_step[step_name].extend(replies)
+
     def _next(self, prompt: Any, ctx: ExecutionContext) -> LLMResponse:
         self.calls.append((prompt, ctx))
-        reply = self.replies.popleft() if self.replies else "ok"
+        queue = self.by_step.get(ctx.step_name) or self.replies
+        reply = queue.popleft() if queue else "ok"
         if isinstance(reply, BaseException):
             raise reply
         from decimal import Decimal

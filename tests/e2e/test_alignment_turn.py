@@ -5,93 +5,17 @@ in call order (the step's Agent typed by its own output schema); audit records i
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from focal.tools import seed_demo_data, shipped_catalog, shipped_registry
 from focal.workflows._session import SessionOwnershipError, session_id
-from focal.workflows._turn import TurnServices
-from focal.workflows.alignment import STEP_NAMES, build_alignment_workflow
+from focal.workflows.alignment import STEP_NAMES
 from focal.workflows.steps.tooling import ToolFailedError
 
 from focal.alignment import TurnInput, TurnResult
-from focal.alignment.audit import TurnStore
-from focal.alignment.store import AlignmentStore
 from focal.execution import ProviderUnavailable
-from focal.execution.testing import ScriptedExecutor
-from focal.storage import create_agno_db, make_async_engine, make_sync_engine, upgrade
-from focal.telemetry import LLMCallRecord, RunTracker, WorkflowRunRecord
-
-SUPPORT = Path(__file__).resolve().parents[2] / "configs" / "alignment" / "support"
-
-
-class _Sink:
-    def __init__(self) -> None:
-        self.calls: list[LLMCallRecord] = []
-        self.runs: list[WorkflowRunRecord] = []
-
-    def record_call(self, record: LLMCallRecord) -> None:
-        self.calls.append(record)
-
-    def record_run(self, record: WorkflowRunRecord) -> None:
-        self.runs.append(record)
-
-
-def snapshot(intent: str, **variables: str) -> str:
-    return json.dumps(
-        {
-            "intent": intent,
-            "language": "en",
-            "facts": [],
-            "variables": [{"name": k, "value": v, "confidence": 0.9} for k, v in variables.items()],
-            "scenario_signal": None,
-            "wants_to_leave": False,
-        }
-    )
-
-
-def verdicts(**by_rule: str) -> str:
-    return json.dumps({"verdicts": [{"rule_id": r, "verdict": v, "reason": "judged"} for r, v in by_rule.items()]})
-
-
-def reply(text: str) -> str:
-    return json.dumps({"reply": text, "rule_ids": [], "template_ids": []})
-
-
-@pytest.fixture
-async def rig(database_url: str) -> AsyncIterator[dict[str, Any]]:
-    upgrade(database_url)
-    engine, async_engine = make_sync_engine(database_url), make_async_engine(database_url)
-    seed_demo_data(engine)
-    store = AlignmentStore(shipped_catalog(), engine=engine, async_engine=async_engine)
-    for tenant in ("acme", "globex"):
-        store.import_folder(SUPPORT, tenant, created_by="tests")
-    executor = ScriptedExecutor()
-    sink, turns = _Sink(), TurnStore(engine=engine, async_engine=async_engine)
-    services = TurnServices(
-        executor=executor,  # type: ignore[arg-type]
-        alignment=store,
-        tools=shipped_registry(async_engine),
-        turns=turns,
-        runs=RunTracker(sink),
-    )
-    workflow = build_alignment_workflow(services, db=create_agno_db(database_url))
-    yield {"workflow": workflow, "executor": executor, "turns": turns, "sink": sink}
-    await async_engine.dispose()
-    engine.dispose()
-
-
-async def _turn(workflow: Any, tenant: str, message: str, conversation: str = "c1") -> TurnResult:
-    out = await workflow.arun(
-        input=TurnInput(message=message),
-        session_id=session_id(tenant, "support", conversation),
-        user_id="u-42",
-        session_state={"tenant_id": tenant, "agent_id": "support"},
-    )
-    assert isinstance(out.content, TurnResult), out.content
-    return out.content
+from tests.e2e.scripts import reply, snapshot, verdicts
+from tests.e2e.scripts import turn as _turn
 
 
 async def test_a_greeting_turn_runs_every_step_and_persists_state(rig: dict[str, Any]) -> None:

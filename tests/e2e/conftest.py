@@ -1,0 +1,44 @@
+"""The end-to-end rig: the shared workflow over real stores, tools and Agno sessions, on SQLite and
+PostgreSQL, every LLM step answered in call order by a scripted executor."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from focal.tools import seed_demo_data, shipped_catalog, shipped_registry
+from focal.workflows import TurnServices, build_alignment_workflow
+
+from focal.alignment.audit import TurnStore
+from focal.alignment.store import AlignmentStore
+from focal.execution.testing import ScriptedExecutor
+from focal.storage import create_agno_db, make_async_engine, make_sync_engine, upgrade
+from focal.telemetry import RunTracker
+from tests.e2e.scripts import Sink
+
+SUPPORT = Path(__file__).resolve().parents[2] / "configs" / "alignment" / "support"
+
+
+@pytest.fixture
+async def rig(database_url: str) -> AsyncIterator[dict[str, Any]]:
+    upgrade(database_url)
+    engine, async_engine = make_sync_engine(database_url), make_async_engine(database_url)
+    seed_demo_data(engine)
+    store = AlignmentStore(shipped_catalog(), engine=engine, async_engine=async_engine)
+    for tenant in ("acme", "globex"):
+        store.import_folder(SUPPORT, tenant, created_by="tests")
+    executor = ScriptedExecutor()
+    sink, turns = Sink(), TurnStore(engine=engine, async_engine=async_engine)
+    services = TurnServices(
+        executor=executor,  # type: ignore[arg-type]
+        alignment=store,
+        tools=shipped_registry(async_engine),
+        turns=turns,
+        runs=RunTracker(sink),
+    )
+    workflow = build_alignment_workflow(services, db=create_agno_db(database_url))
+    yield {"workflow": workflow, "executor": executor, "turns": turns, "sink": sink, "store": store}
+    await async_engine.dispose()
+    engine.dispose()

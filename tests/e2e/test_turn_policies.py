@@ -1,0 +1,154 @@
+"""The alignment rules at work across turns, end to end through `arun` on SQLite and PostgreSQL: an
+EXCLUSIVE template, `overrides` and `requires`, max fires and cooldowns, a judge that fails, an optional
+tool that fails, and a configuration version published in the middle of a conversation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+from focal.workflows import session_id
+
+from focal.execution import ProviderUnavailable
+from tests.e2e.conftest import SUPPORT
+from tests.e2e.scripts import COMPLIES, decisions, reply, scenario, snapshot, steps_called, turn
+
+LEGAL_NOTICE = "I'm not able to give legal advice."
+
+
+def _rules(record: Any) -> dict[str, Any]:
+    return {r.rule_id: r for r in record.rules}
+
+
+async def _records(rig: dict[str, Any], tenant: str = "acme", conversation: str = "c1") -> list[Any]:
+    return await rig["turns"].aget(tenant, session_id(tenant, "support", conversation))
+
+
+async def test_an_exclusive_template_is_the_reply_and_overrides_the_greeting(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("legal_question"))
+    executor.script("rule_filtering", decisions(legal_question=True, greeting=True))
+    executor.script("enforcement", COMPLIES)  # the template is checked like any reply
+    result = await turn(rig["workflow"], "acme", "Hi! Can I sue you for liability under GDPR?")
+    assert result.reply.startswith(LEGAL_NOTICE) and result.enforcement.status == "passed"
+    assert "generation" not in steps_called(executor)  # no model writes an EXCLUSIVE reply
+    (record,) = await _records(rig)
+    assert record.attempts[0].source == "exclusive_template" and record.attempts[0].template_id == "legal_notice"
+    assert any(s.step == "generation" and "legal_notice" in s.reason for s in record.skipped_calls)
+    greeting = _rules(record)["greeting"]
+    assert not greeting.kept and greeting.decided_by == "relationship" and "legal_question" in greeting.reason
+    state = await rig["workflow"].aget_session_state(session_id("acme", "support", "c1"))
+    assert "greeting" not in state["alignment"]["fire_counts"]  # an overridden rule did not fire
+
+
+async def test_a_rule_that_requires_another_is_dropped_without_it(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("other", customer_tier="gold"))
+    executor.script("rule_filtering", decisions(greeting=False))
+    executor.script("generation", reply("Let me look into that."))
+    executor.script("enforcement", COMPLIES)
+    await turn(rig["workflow"], "acme", "My filters are too thin")
+    (record,) = await _records(rig)
+    loyal = _rules(record)["loyal_customer_thanks"]
+    assert not loyal.kept and loyal.decided_by == "relationship" and "greeting" in loyal.reason
+
+
+async def test_max_fires_and_cooldowns_hold_across_turns(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.script("context_extraction", snapshot("greeting"), snapshot("complaint"), snapshot("complaint"))
+    executor.script("rule_filtering", decisions(greeting=True, angry_customer=True), decisions())
+    executor.script("generation", *[reply("I'm sorry about that. Shall I get a colleague?")] * 2)
+    executor.script("enforcement", COMPLIES, COMPLIES)
+    await turn(workflow, "acme", "Hi, I am fed up, this is ridiculous and I am angry")
+    first = _rules((await _records(rig))[-1])
+    assert first["greeting"].kept and first["angry_customer"].kept
+    # turn 2: the greeting fired its once, the de-escalation is cooling down: neither is asked about
+    await turn(workflow, "acme", "Hi again, I am still fed up and angry")
+    second = _rules((await _records(rig))[-1])
+    for rule_id, why in (("greeting", "max"), ("angry_customer", "cooldown")):
+        assert not second[rule_id].kept and second[rule_id].decided_by == "filter", second[rule_id]
+        assert why in second[rule_id].reason.lower(), second[rule_id].reason
+    asked = [prompt for prompt, ctx in executor.calls if ctx.step_name == "rule_filtering"]
+    assert len(asked) == 2 and "- greeting:" not in asked[1] and "- angry_customer:" not in asked[1]
+    state = await workflow.aget_session_state(session_id("acme", "support", "c1"))
+    assert state["alignment"]["fire_counts"] == {"greeting": 1, "angry_customer": 1, **_hard_fires(state)}
+
+
+def _hard_fires(state: dict[str, Any]) -> dict[str, int]:
+    counts = state["alignment"]["fire_counts"]
+    return {k: v for k, v in counts.items() if k in ("no_profanity", "no_delivery_promises")}
+
+
+async def test_a_judge_that_fails_counts_as_a_violation(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("other"))
+    executor.script("rule_filtering", decisions())
+    executor.script("generation", reply("First draft."), reply("Second draft."))
+    executor.script("enforcement", ProviderUnavailable("judge down", provider="openai", status_code=503), COMPLIES)
+    result = await turn(rig["workflow"], "acme", "Tell me something")
+    assert result.reply == "Second draft." and result.enforcement.status == "regenerated"
+    (record,) = await _records(rig)
+    failed = record.attempts[0].verdicts
+    assert failed and all(not v.complies and "fail closed" in v.reason for v in failed)
+    assert record.attempts[1].passed
+
+
+async def test_an_optional_tool_failure_is_recorded_and_the_turn_goes_on(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("refund", "refund", order_number="ORD-12345"))
+    executor.script("rule_filtering", decisions())
+    executor.script("scenario_filtering", scenario("start", "refund"))
+    executor.script("generation", reply("How much should I refund for ORD-12345?"))
+    executor.script("enforcement", COMPLIES)
+    # u-404 is no customer of acme: the profile tool (optional, before the step) really fails
+    result = await turn(rig["workflow"], "acme", "I want a refund for ORD-12345", user_id="u-404")
+    assert result.scenario == "refund" and result.reply.startswith("How much")
+    (profile,) = [t for t in result.tools if t.tool_id == "customer_profile"]
+    assert not profile.ok and not profile.required and "u-404" in (profile.error or "")
+    (record,) = await _records(rig)
+    assert record.tools == result.tools
+
+
+async def test_a_version_published_mid_conversation_is_reconciled(rig: dict[str, Any], tmp_path: Path) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.script("context_extraction", snapshot("order_status", "order_status", order_number="ORD-12345"))
+    executor.script("rule_filtering", decisions())
+    executor.script("scenario_filtering", scenario("start", "order_status"))
+    executor.script("generation", reply("Your order ORD-12345 has shipped."))
+    executor.script("enforcement", COMPLIES)
+    first = await turn(workflow, "acme", "Where is ORD-12345?")
+    assert (first.scenario, first.step) == ("order_status", "lookup")
+    # the tenant publishes a version whose `lookup` step is now called `find_order`
+    folder = tmp_path / "support"
+    shutil.copytree(SUPPORT, folder)
+    scenario_file = folder / "scenarios" / "order_status.yaml"
+    scenario_file.write_text(re.sub(r"\blookup\b", "find_order", scenario_file.read_text()))
+    published = rig["store"].import_folder(folder, "acme", created_by="tests")
+    executor.calls.clear()
+    executor.script("context_extraction", snapshot("order_status"))
+    executor.script("rule_filtering", decisions())
+    executor.script("scenario_filtering", scenario("continue"))
+    executor.script("generation", reply("Let me check again."))
+    executor.script("enforcement", COMPLIES)
+    second = await turn(workflow, "acme", "Any news?")
+    records = await _records(rig)
+    assert records[0].reconciliation is None
+    note = records[1].reconciliation or ""
+    assert "lookup" in note and "relocated to the entry step collect_order_number" in note, note
+    assert records[1].config_version == second.config_version != first.config_version
+    # relocated to the entry step, whose variable is known: on to the renamed step, which looks the order up
+    assert (second.scenario, second.step) == ("order_status", "find_order")
+    assert [t.tool_id for t in second.tools] == ["order_lookup"]
+    state = await workflow.aget_session_state(session_id("acme", "support", "c1"))
+    assert state["alignment"]["config_version"] == second.config_version
+    assert published.created and published.version == second.config_version
+    # globex published nothing new: its sessions are not reconciled
+    executor.script("context_extraction", snapshot("greeting"))
+    executor.script("rule_filtering", decisions(greeting=True))
+    executor.script("generation", reply("Hello!"))
+    executor.script("enforcement", COMPLIES)
+    globex = await turn(workflow, "globex", "Hi")
+    assert globex.config_version != second.config_version
+    assert (await _records(rig, "globex"))[0].reconciliation is None
