@@ -8,7 +8,7 @@ from importlib import import_module
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")  # a benchmark never phones home (Focal itself leaves env alone)
 
-BENCHMARKS = ["resolver", "executor", "telemetry_writes", "alignment"]
+BENCHMARKS = ["resolver", "executor", "telemetry_writes", "alignment", "turn"]
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from focal.alignment import TurnInput, TurnResult
 from focal.alignment.audit import TurnStore
+from focal.alignment.leases import SessionLeases
 from focal.alignment.store import AlignmentStore
 from focal.execution import (
     AgnoExecutor,
@@ -288,7 +289,10 @@ class Focal:
             self._workflow = build_alignment_workflow(
                 services,
                 db=create_agno_db(self.settings.resolved_database_url, db_engine=self.async_engine),
-                session_locks=SessionLocks(wait_seconds=self.settings.session_wait_seconds),
+                session_locks=SessionLocks(
+                    wait_seconds=self.settings.session_wait_seconds,
+                    leases=SessionLeases(self.async_engine, ttl_seconds=self.settings.turn_timeout_seconds + 60),
+                ),
             )
         return self._workflow
 

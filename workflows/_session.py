@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+from focal.alignment.leases import SessionLeases
 from focal.errors import ConfigError, FocalError
 from focal.routing import check_tenant_id
 
@@ -80,15 +81,22 @@ def check_ownership(state: Mapping[str, Any], session: str, tenant_id: str, agen
 
 
 class SessionLocks:
-    """One turn at a time per session in this process; a second turn waits up to `wait_seconds`."""
+    """One turn at a time per session: in this process (an asyncio lock per session) and, with `leases`,
+    across processes sharing the database. A second turn waits up to `wait_seconds` in all.
 
-    def __init__(self, wait_seconds: float = 30.0) -> None:
+    Without `leases` only this process's turns are kept apart: run one process per database, or pass
+    `SessionLeases` (`Focal.workflow` does).
+    """
+
+    def __init__(self, wait_seconds: float = 30.0, *, leases: SessionLeases | None = None) -> None:
         self.wait_seconds = wait_seconds
+        self.leases = leases
         self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     @asynccontextmanager
-    async def hold(self, session: str) -> AsyncIterator[None]:
+    async def hold(self, session: str, tenant_id: str) -> AsyncIterator[None]:
         """Raises SessionBusyError when the session stays busy longer than `wait_seconds`."""
+        deadline = asyncio.get_running_loop().time() + self.wait_seconds
         lock, users = self._locks.get(session, (asyncio.Lock(), 0))
         self._locks[session] = (lock, users + 1)
         try:
@@ -99,7 +107,13 @@ class SessionLocks:
                     f"session {session!r} is busy with another turn (waited {self.wait_seconds:g} s)"
                 ) from None
             try:
-                yield
+                holder = await self._lease(session, tenant_id, deadline) if self.leases else None
+                try:
+                    yield
+                finally:
+                    if holder is not None:
+                        assert self.leases is not None
+                        await self.leases.release(tenant_id, session, holder)
             finally:
                 lock.release()
         finally:
@@ -108,6 +122,18 @@ class SessionLocks:
                 del self._locks[session]
             else:
                 self._locks[session] = (lock, users - 1)
+
+    async def _lease(self, session: str, tenant_id: str, deadline: float) -> str:
+        assert self.leases is not None
+        loop, delay = asyncio.get_running_loop(), 0.01
+        while (holder := await self.leases.try_acquire(tenant_id, session)) is None:
+            if loop.time() + delay > deadline:
+                raise SessionBusyError(
+                    f"session {session!r} is busy with a turn in another process (waited {self.wait_seconds:g} s)"
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 0.25)
+        return holder
 
     def __len__(self) -> int:
         return len(self._locks)

@@ -62,7 +62,7 @@ class AlignmentWorkflow(Workflow):
     ) -> None:
         super().__init__(**kwargs)
         self.turn_services = turn_services
-        self.session_locks = session_locks or SessionLocks()
+        self.session_locks = session_locks if session_locks is not None else SessionLocks()
 
     def arun(self, input: Any = None, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """As `Workflow.arun`; `session_id` and `session_state={"tenant_id", "agent_id"}` are required.
@@ -94,7 +94,7 @@ class AlignmentWorkflow(Workflow):
         """The session held, the run recorded, and its record reachable by the persist step."""
         tenant_id, agent_id, session = self._guard(kwargs)
         assert self.session_locks is not None and self.turn_services is not None
-        async with self.session_locks.hold(session):
+        async with self.session_locks.hold(session, tenant_id):
             with self.turn_services.runs.track(
                 tenant_id=tenant_id,
                 agent_id=agent_id,

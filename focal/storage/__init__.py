@@ -20,7 +20,7 @@ from focal.storage.telemetry_tables import (
     WorkflowRunDailyAggregate,
     WorkflowRunRow,
 )
-from focal.storage.turn_tables import AlignmentTurnRow
+from focal.storage.turn_tables import AlignmentTurnRow, SessionLeaseRow
 
 __all__ = [
     "AlignmentCurrent",
@@ -33,6 +33,7 @@ __all__ = [
     "DemoOrder",
     "DemoRefund",
     "LLMCallRow",
+    "SessionLeaseRow",
     "TelemetryDailyAggregate",
     "TenantBudget",
     "TenantModelOverride",

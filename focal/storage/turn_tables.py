@@ -15,7 +15,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from focal.storage.tables import Base, UtcDateTime
 
-__all__ = ["AlignmentTurnRow"]
+__all__ = ["AlignmentTurnRow", "SessionLeaseRow"]
 
 
 class AlignmentTurnRow(Base):
@@ -47,3 +47,15 @@ class AlignmentTurnRow(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)
     record: Mapped[dict[str, Any]] = mapped_column(JSON)
     """The whole `TurnRecord`, `model_dump(mode="json")`."""
+
+
+class SessionLeaseRow(Base):
+    """A session held by one turn (of any process) until `expires_at`; deleted when the turn ends."""
+
+    __tablename__ = "session_leases"
+    __table_args__ = (PrimaryKeyConstraint("tenant_id", "session_id", name="pk_session_leases"),)
+
+    tenant_id: Mapped[str] = mapped_column(String(128))
+    session_id: Mapped[str] = mapped_column(String(512))
+    holder: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[dt.datetime] = mapped_column(UtcDateTime)

@@ -39,6 +39,13 @@ async def rig(database_url: str) -> AsyncIterator[dict[str, Any]]:
         runs=RunTracker(sink),
     )
     workflow = build_alignment_workflow(services, db=create_agno_db(database_url))
-    yield {"workflow": workflow, "executor": executor, "turns": turns, "sink": sink, "store": store}
+    yield {
+        "workflow": workflow,
+        "executor": executor,
+        "turns": turns,
+        "sink": sink,
+        "store": store,
+        "async_engine": async_engine,
+    }
     await async_engine.dispose()
     engine.dispose()

@@ -61,6 +61,7 @@ async def focal(database_url: str, tmp_path: Path) -> AsyncIterator[Focal]:
 
 async def test_focal_turn_runs_the_shared_workflow_and_records_everything(focal: Focal) -> None:
     assert focal.workflow is focal.workflow  # one workflow per process
+    assert focal.workflow.session_locks.leases is not None  # sessions kept apart across processes too
     result = await focal.turn("acme", "support", "c1", "Hi there", user_id="u-42")
     assert isinstance(result, TurnResult) and result.turn_number == 1 and result.reply
     assert result.enforcement.status == "passed"

@@ -25,6 +25,7 @@ def test_revisions_are_one_linear_chain() -> None:
     script = ScriptDirectory.from_config(_config())
     chain = [rev.revision for rev in script.walk_revisions()]  # newest first
     assert chain == [
+        "0012_session_leases",
         "0011_alignment_turns",
         "0010_demo_tools",
         "0009_alignment",
@@ -37,7 +38,7 @@ def test_revisions_are_one_linear_chain() -> None:
         "0002_telemetry",
         "0001_routing",
     ]
-    assert head_revision() == "0011_alignment_turns"
+    assert head_revision() == "0012_session_leases"
     assert len(script.get_heads()) == 1
 
 

@@ -1,0 +1,107 @@
+"""One turn at a time per session: in one process turns of a session queue up (or are refused after the
+wait); across processes (two workflows over one database, with session leases) a second turn waits for
+the lease or is refused, and never interleaves."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+from typing import Any
+
+import pytest
+from focal.workflows import SessionBusyError, SessionLocks, build_alignment_workflow, session_id
+
+from focal.alignment.leases import SessionLeases
+from focal.storage import create_agno_db
+from tests.e2e.scripts import COMPLIES, decisions, reply, snapshot, turn
+
+
+class _Gate:
+    """Holds the calls of one step until released."""
+
+    def __init__(self, executor: Any, step: str) -> None:
+        self.entered, self.release = asyncio.Event(), asyncio.Event()
+        self.step, self._run_agent = step, executor.run_agent
+        executor.run_agent = self.run_agent
+
+    async def run_agent(self, agent: Any, input: Any, ctx: Any, **kw: Any) -> Any:
+        if ctx.step_name == self.step:
+            self.entered.set()
+            await self.release.wait()
+        return await self._run_agent(agent, input, ctx, **kw)
+
+
+def _script(executor: Any, turns: int) -> None:
+    executor.script("context_extraction", *[snapshot("other")] * turns)
+    executor.script("rule_filtering", *[decisions()] * turns)
+    executor.script("generation", *[reply(f"Reply {n}.") for n in range(1, turns + 1)])
+    executor.script("enforcement", *[COMPLIES] * turns)
+
+
+async def test_turns_of_one_session_queue_up_in_a_process(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    _script(executor, 2)
+    gate = _Gate(executor, "generation")
+    first = asyncio.ensure_future(turn(workflow, "acme", "one"))
+    await gate.entered.wait()
+    second = asyncio.ensure_future(turn(workflow, "acme", "two"))
+    await asyncio.sleep(0.05)
+    assert not second.done() and [c.step_name for _, c in executor.calls].count("context_extraction") == 1
+    gate.release.set()
+    results = await asyncio.gather(first, second)
+    assert [r.turn_number for r in results] == [1, 2] and [r.reply for r in results] == ["Reply 1.", "Reply 2."]
+
+
+async def test_a_turn_waiting_too_long_for_its_session_is_refused(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    workflow.session_locks = SessionLocks(wait_seconds=0.05)
+    _script(executor, 1)
+    gate = _Gate(executor, "generation")
+    first = asyncio.ensure_future(turn(workflow, "acme", "one"))
+    await gate.entered.wait()
+    with pytest.raises(SessionBusyError, match="busy"):
+        await turn(workflow, "acme", "two")
+    gate.release.set()
+    assert (await first).turn_number == 1
+    assert len(rig["turns"].list("acme")) == 1
+
+
+async def test_two_processes_on_one_session_take_turns(rig: dict[str, Any], database_url: str) -> None:
+    services, executor, engine = rig["workflow"].turn_services, rig["executor"], rig["async_engine"]
+    # two processes: two workflows over one database, each with its own in-process locks
+    here = build_alignment_workflow(
+        services, db=create_agno_db(database_url), session_locks=SessionLocks(leases=SessionLeases(engine))
+    )
+    there = build_alignment_workflow(
+        services,
+        db=create_agno_db(database_url),
+        session_locks=SessionLocks(wait_seconds=0.3, leases=SessionLeases(engine)),
+    )
+    _script(executor, 2)
+    gate = _Gate(executor, "generation")
+    slow = asyncio.ensure_future(turn(here, "acme", "slow"))
+    await gate.entered.wait()  # the slow turn read the session (turn 1) and is writing its reply
+    with pytest.raises(SessionBusyError, match="another process"):
+        await turn(there, "acme", "refused")
+    gate.release.set()
+    assert (await slow).turn_number == 1
+    assert (await turn(there, "acme", "next")).turn_number == 2  # the lease was given back
+    records = await rig["turns"].aget("acme", session_id("acme", "support", "c1"))
+    assert [r.message for r in records] == ["slow", "next"]
+    state = await here.aget_session_state(session_id("acme", "support", "c1"))
+    assert state["alignment"]["turn"] == 3
+
+
+async def test_a_lease_is_exclusive_per_tenant_and_session_and_expires(rig: dict[str, Any]) -> None:
+    now = [dt.datetime(2026, 12, 5, tzinfo=dt.UTC)]
+    leases = SessionLeases(rig["async_engine"], ttl_seconds=60, clock=lambda: now[0])
+    holder = await leases.try_acquire("acme", "acme:support:c1")
+    assert holder and await leases.try_acquire("acme", "acme:support:c1") is None
+    other = await leases.try_acquire("globex", "acme:support:c1")  # another tenant's row, whatever the id
+    assert other and other != holder
+    now[0] += dt.timedelta(seconds=61)  # the holder died: its lease is taken over once expired
+    taken = await leases.try_acquire("acme", "acme:support:c1")
+    assert taken and taken != holder
+    assert not await leases.release("acme", "acme:support:c1", holder)  # no longer the dead holder's
+    assert await leases.release("acme", "acme:support:c1", taken)
+    assert await leases.try_acquire("acme", "acme:support:c1")
