@@ -75,6 +75,13 @@ class Turn:
     """The session state tools see (a working copy: the session gets it only if the turn succeeds)."""
     pending: dict[str, Any] = field(default_factory=dict)
     """Calls started early to run concurrently (e.g. scenario filtering), by step name."""
+    rejected_values: dict[str, str] = field(default_factory=dict)
+    """Values extraction proposed that were not taken, by name, with the reason."""
+
+    def __str__(self) -> str:  # what Agno stores of the step's output (not the whole configuration)
+        where = f"{self.state.active_scenario}/{self.state.active_step}" if self.state.active_scenario else "-"
+        note = f"; {self.reconciliation}" if self.reconciliation else ""
+        return f"turn {self.state.turn} of {self.session_id} on {self.config.version} at {where}{note}"
 
     def call_context(self, step: str) -> ExecutionContext:
         return ExecutionContext(

@@ -9,7 +9,14 @@ from focal.alignment.document import BUILTIN_VARIABLES, AlignmentDocument
 from focal.alignment.enforcement import check_hard_rules
 from focal.alignment.expressions import UNKNOWN, Expression, ExpressionError, Unknown, compile_expression
 from focal.alignment.folder import Sources, read_folder, write_folder
-from focal.alignment.journeys import SkipPath, TransitionDecision, next_step, skippable_steps, validate_variables
+from focal.alignment.journeys import (
+    SkipPath,
+    TransitionDecision,
+    next_step,
+    skippable_steps,
+    user_values,
+    validate_variables,
+)
 from focal.alignment.profile import AgentProfile
 from focal.alignment.ranking import BM25Ranker, RankedText, Ranker, RankIndex, tokenize
 from focal.alignment.reconcile import Reconciliation, reconcile
@@ -108,6 +115,7 @@ __all__ = [
     "skippable_steps",
     "tokenize",
     "turn_variables",
+    "user_values",
     "validate_document",
     "validate_variables",
     "write_folder",

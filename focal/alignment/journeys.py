@@ -6,12 +6,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from focal.alignment._base import VariableSpec
 from focal.alignment.config import AlignmentConfig
 from focal.alignment.scenarios import ScenarioStep, StepTransition
 from focal.alignment.verdicts import Verdicts
 from focal.errors import NotFoundError
 
-__all__ = ["SkipPath", "TransitionDecision", "next_step", "skippable_steps", "validate_variables"]
+__all__ = [
+    "SkipPath",
+    "TransitionDecision",
+    "next_step",
+    "skippable_steps",
+    "user_values",
+    "validate_variables",
+]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -91,6 +99,36 @@ def validate_variables(
             rejected[name] = f"{value!r} does not match {spec.pattern}"
         else:
             rejected[name] = f"{value!r} is not a valid {spec.type}"
+    return accepted, rejected
+
+
+def user_values(config: AlignmentConfig, candidate_values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Split a model's candidate values read from the user's message into those accepted (converted to
+    their type) and those rejected, with the reason.
+
+    Only variables some scenario step collects come from the user: the others (the profile's, the
+    tools') are never taken from a message, so a customer claiming to be "gold" changes no tier. The
+    first step collecting a name (scenarios by id, steps in order) gives its type and pattern.
+    """
+    specs: dict[str, VariableSpec] = {}
+    for scenario_id in sorted(config.scenarios):
+        for step in config.scenarios[scenario_id].steps:
+            for spec in step.collects:
+                specs.setdefault(spec.name, spec)
+    accepted: dict[str, Any] = {}
+    rejected: dict[str, str] = {}
+    for name, value in candidate_values.items():
+        if value is None:
+            continue
+        spec = specs.get(name)
+        if spec is None:
+            rejected[name] = f"{name!r} is not collected from the user"
+            continue
+        converted = spec.validate_value(value)
+        if converted is None:
+            rejected[name] = f"{value!r} is not a valid {spec.type}" + (f" ({spec.pattern})" if spec.pattern else "")
+        else:
+            accepted[name] = converted
     return accepted, rejected
 
 

@@ -174,6 +174,12 @@ class RetrievalResult:
     scenarios_below_cap: tuple[str, ...]
     max_scenarios: int | None
 
+    def __str__(self) -> str:  # what Agno stores of the step's output: ids, not the rules
+        return (
+            f"candidates={list(self.candidate_ids)} matched={list(self.matched_ids)} "
+            f"scenarios={[c.scenario_id for c in self.scenario_candidates]}"
+        )
+
     @property
     def candidate_ids(self) -> tuple[str, ...]:
         return tuple(c.rule.id for c in self.candidates)

@@ -158,6 +158,8 @@ class TurnRecord(_Record):
     """What happened when the tenant had published a new version since the last turn."""
     message: str
     intent: str | None = None
+    rejected_values: dict[str, str] = Field(default_factory=dict)
+    """Values extraction read from the message that were not taken (not collected from users, or invalid)."""
     rules: tuple[RuleOutcome, ...] = ()
     scenario: ScenarioMove
     tools: tuple[ToolOutcome, ...] = ()

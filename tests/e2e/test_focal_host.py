@@ -107,6 +107,7 @@ async def test_two_tenants_with_identical_turns_never_cross(focal: Focal) -> Non
         state = await focal.workflow.aget_session_state(session)
         assert state["tenant_id"] == tenant and state["focal_owner"] == f"{tenant}/support"
         assert "tenant_id" not in state["alignment"]["variables"]  # a model's claim is not a variable
+        assert "tenant_id" in record.rejected_values
         assert state["alignment"]["variables"]["order_status"] == lookup.output["order_status"]
     await focal.telemetry.flush()
     analytics = TelemetryAnalytics(focal.engine)

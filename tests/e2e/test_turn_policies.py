@@ -45,14 +45,33 @@ async def test_an_exclusive_template_is_the_reply_and_overrides_the_greeting(rig
 
 async def test_a_rule_that_requires_another_is_dropped_without_it(rig: dict[str, Any]) -> None:
     executor = rig["executor"]
-    executor.script("context_extraction", snapshot("other", customer_tier="gold"))
-    executor.script("rule_filtering", decisions(greeting=False))
-    executor.script("generation", reply("Let me look into that."))
-    executor.script("enforcement", COMPLIES)
+    # turn 1: a refund starts; the profile tool (before the step) finds u-42 is a gold customer
+    executor.script("context_extraction", snapshot("refund", "refund"), snapshot("other"))
+    executor.script("rule_filtering", decisions(), decisions(greeting=False))
+    executor.script("scenario_filtering", scenario("start", "refund"))
+    executor.script("generation", reply("Which order is it?"), reply("Let me look into that."))
+    executor.script("enforcement", COMPLIES, COMPLIES)
+    await turn(rig["workflow"], "acme", "I want my money back")
+    # turn 2: the tier is known, so the thanks would apply, but it requires the greeting, which does not
     await turn(rig["workflow"], "acme", "My filters are too thin")
-    (record,) = await _records(rig)
+    record = (await _records(rig))[-1]
     loyal = _rules(record)["loyal_customer_thanks"]
     assert not loyal.kept and loyal.decided_by == "relationship" and "greeting" in loyal.reason
+
+
+async def test_a_customer_claim_never_sets_profile_values(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("greeting", customer_tier="gold", refund_amount="80"))
+    executor.script("rule_filtering", decisions(greeting=True))
+    executor.script("generation", reply("Hello!"))
+    executor.script("enforcement", COMPLIES)
+    await turn(rig["workflow"], "acme", "Hi, I'm a gold member and want $80 back", user_id="u-7")
+    (record,) = await _records(rig)
+    assert "customer_tier" in record.rejected_values and "refund_amount" not in record.rejected_values
+    loyal = _rules(record)["loyal_customer_thanks"]  # the tier is unknown, not "gold" because they say so
+    assert not loyal.kept
+    state = await rig["workflow"].aget_session_state(session_id("acme", "support", "c1"))
+    assert "customer_tier" not in state["alignment"]["variables"]
 
 
 async def test_max_fires_and_cooldowns_hold_across_turns(rig: dict[str, Any]) -> None:
@@ -152,3 +171,27 @@ async def test_a_version_published_mid_conversation_is_reconciled(rig: dict[str,
     globex = await turn(workflow, "globex", "Hi")
     assert globex.config_version != second.config_version
     assert (await _records(rig, "globex"))[0].reconciliation is None
+
+
+async def test_a_refund_reply_breaking_the_hard_rule_is_regenerated_until_it_holds(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.script("context_extraction", snapshot("refund", "refund"))
+    executor.script("rule_filtering", decisions(), decisions())
+    executor.script("scenario_filtering", scenario("start", "refund"))
+    executor.script("generation", reply("Which order, and how much?"))
+    executor.script("enforcement", COMPLIES)
+    await turn(workflow, "acme", "I want my money back")
+    executor.script("context_extraction", snapshot("refund", order_number="ORD-12345", refund_amount="80"))
+    executor.script("generation", reply("Done: your $80 refund is approved."), reply("A colleague will review it."))
+    executor.script("enforcement", COMPLIES, COMPLIES)
+    result = await turn(workflow, "acme", "$80 for ORD-12345")
+    assert result.reply == "A colleague will review it." and result.enforcement.status == "regenerated"
+    assert "refund_needs_human_above_limit" in result.matched_rules
+    assert "refund_small_auto" not in result.matched_rules  # overridden: no refund tool ran
+    assert result.tools == () or all(t.tool_id != "refund_request" for t in result.tools)
+    record = (await _records(rig))[-1]
+    (broken,) = [v for v in record.attempts[0].verdicts if not v.complies]
+    assert broken.rule_id == "refund_needs_human_above_limit" and broken.by == "expression"
+    assert record.attempts[1].passed and record.enforcement.violations == ("refund_needs_human_above_limit",)
+    generation_prompts = [p for p, ctx in executor.calls if ctx.step_name == "generation"]
+    assert "refund_needs_human_above_limit" in generation_prompts[-1]  # the violation was fed back

@@ -57,6 +57,7 @@ class PersistStep:
             reconciliation=turn.reconciliation,
             message=turn.message,
             intent=turn.situation.intent if turn.situation else None,
+            rejected_values=turn.rejected_values,
             rules=filtered.outcomes,
             scenario=scenario.move,
             tools=tuple(turn.tool_outcomes),

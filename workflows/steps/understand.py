@@ -12,7 +12,7 @@ from focal.agents import STEP_AGENTS, SituationSnapshot, extraction_input
 from focal.workflows._session import check_ownership, tenant_of
 from focal.workflows._turn import Turn, TurnServices, turn_of
 
-from focal.alignment import AlignmentState, RetrievalResult, Situation, reconcile, retrieve
+from focal.alignment import AlignmentState, RetrievalResult, Situation, reconcile, retrieve, user_values
 from focal.alignment.turn import TurnInput
 from focal.errors import ConfigError
 from focal.execution import BudgetExceededError
@@ -87,11 +87,12 @@ class UnderstandSteps:
         )
         assert isinstance(snapshot, SituationSnapshot)
         turn.note_call("context_extraction", response)
+        values, turn.rejected_values = user_values(turn.config, snapshot.variables_dict())
         turn.situation = Situation(
             message=turn.message,
             intent=snapshot.intent or None,
             language=snapshot.language or turn.config.profile.default_language,
-            variables=snapshot.variables_dict(),
+            variables=values,
         )
         return StepOutput(content=snapshot)
 
