@@ -195,3 +195,31 @@ async def test_a_refund_reply_breaking_the_hard_rule_is_regenerated_until_it_hol
     assert record.attempts[1].passed and record.enforcement.violations == ("refund_needs_human_above_limit",)
     generation_prompts = [p for p, ctx in executor.calls if ctx.step_name == "generation"]
     assert "refund_needs_human_above_limit" in generation_prompts[-1]  # the violation was fed back
+
+
+async def test_rules_of_a_scenario_entered_this_turn_apply_this_turn(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    executor.script(
+        "context_extraction",
+        snapshot("refund", "refund", order_number="ORD-12345", refund_amount="80"),
+        snapshot("refund", "refund", order_number="ORD-10001", refund_amount="20"),
+    )
+    executor.script("rule_filtering", decisions(), decisions())
+    executor.script("scenario_filtering", scenario("start", "refund"), scenario("start", "refund"))
+    executor.script("generation", reply("Your refund is approved."), reply("A colleague reviews it."))
+    executor.script("generation", reply("Your refund of $20 is on its way."))
+    executor.script("enforcement", COMPLIES, COMPLIES, COMPLIES)
+    # above the limit, in one message: the scenario starts, lands on `decide`, and its hard rule holds
+    above = await turn(workflow, "acme", "Refund $80 for ORD-12345 please")
+    assert (above.scenario, above.step) == ("refund", "decide")
+    assert "refund_needs_human_above_limit" in above.matched_rules and above.enforcement.status == "regenerated"
+    assert all(t.tool_id != "refund_request" for t in above.tools)
+    record = (await _records(rig))[-1]
+    entered = _rules(record)["refund_needs_human_above_limit"]
+    assert entered.kept and entered.decided_by == "expression" and "entered this turn" in entered.reason
+    # within the limit, another conversation: the small-refund rule's tool runs on the turn it applies
+    small = await turn(workflow, "acme", "Refund $20 for ORD-10001", conversation="c2")
+    assert "refund_small_auto" in small.matched_rules
+    (refund,) = [t for t in small.tools if t.tool_id == "refund_request"]
+    assert refund.ok and refund.output["refund_status"] == "approved"
+    assert refund.arguments == {"order_number": "ORD-10001", "amount": 20.0}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from agno.workflow import StepInput, StepOutput
@@ -24,10 +24,17 @@ from focal.agents import (
 )
 from focal.workflows._turn import Turn, TurnServices, turn_of
 
-from focal.alignment import RetrievalResult, apply_relationships, next_step, skippable_steps, validate_variables
+from focal.alignment import (
+    RetrievalResult,
+    apply_relationships,
+    next_step,
+    retrieve,
+    skippable_steps,
+    validate_variables,
+)
 from focal.alignment.turn import RuleOutcome, ScenarioMove
 
-__all__ = ["FilteringOutcome", "FilteringSteps", "ScenarioOutcome"]
+__all__ = ["FilteringOutcome", "FilteringSteps", "ScenarioOutcome", "rules_of"]
 
 _SCENARIO_CALL = "scenario_filtering"
 
@@ -37,6 +44,34 @@ class FilteringOutcome:
     applied: tuple[str, ...]
     """Rules that apply this turn, by priority."""
     outcomes: tuple[RuleOutcome, ...]
+    matched: tuple[str, ...] = ()
+    """Rules matched (by expression or model) before relationships were applied."""
+    considered: tuple[RuleOutcome, ...] = ()
+    """Each rule's outcome before relationships were applied."""
+
+
+def _with_relationships(turn: Turn, matched: list[str], considered: list[RuleOutcome]) -> FilteringOutcome:
+    """`overrides` and `requires` applied to the matched rules; the outcomes say which were dropped by them."""
+    applied, dropped = apply_relationships(turn.config, matched)
+    dropped_ids = {d.rule_id for d in dropped}
+    outcomes = [o for o in considered if not (o.kept and o.rule_id in dropped_ids)]
+    outcomes += [
+        RuleOutcome(rule_id=d.rule_id, kept=False, reason=d.reason, decided_by="relationship") for d in dropped
+    ]
+    return FilteringOutcome(
+        applied=applied, outcomes=tuple(outcomes), matched=tuple(matched), considered=tuple(considered)
+    )
+
+
+def rules_of(step_input: StepInput) -> FilteringOutcome:
+    """The rules that apply this turn: rule filtering's, completed by scenario filtering when the turn
+    entered a scenario or step (rules scoped there, decided by their expressions)."""
+    scenario = step_input.get_step_content("scenario_filtering")
+    if isinstance(scenario, ScenarioOutcome) and scenario.rules is not None:
+        return scenario.rules
+    filtered = step_input.get_step_content("rule_filtering")
+    assert isinstance(filtered, FilteringOutcome)
+    return filtered
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +80,8 @@ class ScenarioOutcome:
     left_step: tuple[str, str] | None = None
     entered: bool = False
     """The turn entered its step (run its before_step tools)."""
+    rules: FilteringOutcome | None = None
+    """The turn's rules completed at the position it moved to (None: rule filtering's stand)."""
 
 
 class FilteringSteps:
@@ -114,13 +151,7 @@ class FilteringSteps:
                 )
                 if decision.applies:
                     matched.append(candidate.rule_id)
-        applied, dropped = apply_relationships(turn.config, matched)
-        dropped_ids = {d.rule_id for d in dropped}
-        outcomes = [o for o in outcomes if not (o.kept and o.rule_id in dropped_ids)]
-        outcomes += [
-            RuleOutcome(rule_id=d.rule_id, kept=False, reason=d.reason, decided_by="relationship") for d in dropped
-        ]
-        return FilteringOutcome(applied=applied, outcomes=tuple(outcomes))
+        return _with_relationships(turn, matched, outcomes)
 
     # --- scenarios ------------------------------------------------------------------------------
 
@@ -178,7 +209,31 @@ class FilteringSteps:
         else:
             turn.skip("scenario_filtering", _why_no_scenario_call(turn, snapshot, retrieved))
         outcome = self._move(turn, snapshot, retrieved, model_decision)
+        filtered = step_input.get_step_content("rule_filtering")
+        assert isinstance(filtered, FilteringOutcome)
+        if outcome.entered:
+            outcome = replace(outcome, rules=self._rules_where_entered(turn, filtered))
         return StepOutput(content=outcome)
+
+    def _rules_where_entered(self, turn: Turn, filtered: FilteringOutcome) -> FilteringOutcome | None:
+        """Rules scoped to the scenario or step this turn entered, decided by their expressions (no model
+        call: a rule there judged by a model applies from the next turn). None when none is new."""
+        assert turn.situation is not None
+        where = f"{turn.state.active_scenario}/{turn.state.active_step}"
+        known = {o.rule_id for o in filtered.considered}
+        new = [d for d in retrieve(turn.config, turn.state, turn.situation).decided if d.rule_id not in known]
+        if not new:
+            return None
+        considered = list(filtered.considered) + [
+            RuleOutcome(
+                rule_id=d.rule_id,
+                kept=d.matched,
+                reason=f"{d.reason} (at {where}, entered this turn)",
+                decided_by="expression",
+            )
+            for d in new
+        ]
+        return _with_relationships(turn, list(filtered.matched) + [d.rule_id for d in new if d.matched], considered)
 
     def _move(
         self,

@@ -14,7 +14,7 @@ from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
 from focal.workflows._session import OWNER_KEY
 from focal.workflows._turn import TurnServices, turn_of
-from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome
+from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome, rules_of
 from focal.workflows.steps.replying import Enforced
 from focal.workflows.steps.understand import STATE_KEY
 
@@ -35,7 +35,7 @@ class PersistStep:
 
     async def persist_session_and_audit(self, step_input: StepInput, run_context: RunContext) -> StepOutput:
         turn = turn_of(step_input)
-        filtered = step_input.get_step_content("rule_filtering")
+        filtered = rules_of(step_input)
         scenario = step_input.get_step_content("scenario_filtering")
         enforced = step_input.get_step_content("enforcement")
         assert isinstance(filtered, FilteringOutcome) and isinstance(scenario, ScenarioOutcome)

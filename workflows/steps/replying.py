@@ -16,7 +16,7 @@ from typing import Any
 from agno.workflow import StepInput, StepOutput
 from focal.agents import STEP_AGENTS, GeneratedReply, JudgeResult, generation_input, judge_input
 from focal.workflows._turn import Turn, TurnServices, turn_of
-from focal.workflows.steps.filtering import FilteringOutcome
+from focal.workflows.steps.filtering import FilteringOutcome, rules_of
 
 from focal.alignment import Rule, Template, TemplateMode, check_hard_rules
 from focal.alignment.turn import EnforcementOutcome, GenerationAttempt, Verdict
@@ -38,7 +38,7 @@ class ReplySteps:
 
     async def generation(self, step_input: StepInput) -> StepOutput:
         turn = turn_of(step_input)
-        filtered = step_input.get_step_content("rule_filtering")
+        filtered = rules_of(step_input)
         assert isinstance(filtered, FilteringOutcome)
         exclusive = _exclusive(turn, filtered)
         if exclusive is not None:
@@ -78,7 +78,7 @@ class ReplySteps:
 
     async def enforcement(self, step_input: StepInput) -> StepOutput:
         turn = turn_of(step_input)
-        filtered = step_input.get_step_content("rule_filtering")
+        filtered = rules_of(step_input)
         first = step_input.get_step_content("generation")
         assert isinstance(filtered, FilteringOutcome) and isinstance(first, GenerationAttempt)
         hard = [turn.config.rules_by_id[r] for r in filtered.applied if turn.config.rules_by_id[r].hard]

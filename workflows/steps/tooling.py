@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
 from focal.workflows._turn import Turn, TurnServices, turn_of
-from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome
+from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome, rules_of
 
 from focal.alignment import ToolBinding, ToolTiming
 from focal.alignment.turn import ToolOutcome
@@ -38,7 +38,7 @@ class ToolSteps:
 
     async def tool_execution(self, step_input: StepInput) -> StepOutput:
         turn = turn_of(step_input)
-        rules = step_input.get_step_content("rule_filtering")
+        rules = rules_of(step_input)
         scenario = step_input.get_step_content("scenario_filtering")
         assert isinstance(rules, FilteringOutcome) and isinstance(scenario, ScenarioOutcome)
         for binding, bound_by in _bindings(turn, rules, scenario):
