@@ -156,6 +156,8 @@ def _explain(r: TurnRecord) -> list[str]:
     lines.append(f"  message: {r.message}")
     if r.intent:
         lines.append(f"  intent: {r.intent}")
+    for name, why in sorted(r.rejected_values.items()):
+        lines.append(f"  value not taken: {name}: {why}")
     lines.append(f"  reply: {r.reply}")
     lines.append("  rules:" if r.rules else "  rules: none considered")
     width = max((len(o.rule_id) for o in r.rules), default=0)
@@ -211,6 +213,7 @@ def _json_rows(r: TurnRecord) -> list[dict[str, Any]]:
             "reconciliation": r.reconciliation,
             "message": r.message,
             "intent": r.intent,
+            "rejected_values": "; ".join(f"{k}: {v}" for k, v in sorted(r.rejected_values.items())) or None,
             "reply": r.reply,
             "scenario_action": move.action,
             "scenario_before": move.before_scenario,

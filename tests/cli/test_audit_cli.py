@@ -16,7 +16,7 @@ def db(database_url: str) -> tuple[str, str]:
     engine = make_sync_engine(database_url)
     try:
         store = TurnStore(engine)
-        first = make_record(1)
+        first = make_record(1, rejected_values={"customer_tier": "'customer_tier' is not collected from the user"})
         store.save(first, make_run(first))
         store.save(make_record(2, message="And my refund?", reply="Refunds take 5 days.", run_id=None))
         store.save(make_record(1, session_id="acme:sales:c9", agent_id="sales", turn_id="s-1", run_id=None))
@@ -59,6 +59,7 @@ def test_show_explains_each_turn(db: tuple[str, str]) -> None:
         "turn id turn-1, run run-1, user cust-1, config v-abc123",
         "message: Where is order A-1001? I want a refund.",
         "reply: Order A-1001 has shipped.",
+        "value not taken: customer_tier: 'customer_tier' is not collected from the user",
         "kept     greeting           by filter: always applies",
         "dropped  refund_over_limit  by expression: amount 20 <= 50",
         "scenario: start: (no scenario) → order_status/lookup (skipped: ask_order) — order number given",
