@@ -17,6 +17,7 @@ from focal.workflows import SessionOwnershipError
 
 from focal import ConfigError, Focal, FocalSettings
 from focal.alignment import TurnInput, TurnResult
+from focal.execution import AllAttemptsFailedError, ProviderUnavailable
 from focal.execution.testing import FakeModels
 from focal.telemetry import TelemetryAnalytics
 
@@ -149,3 +150,32 @@ async def test_200_concurrent_turns_over_50_tenants_leave_consistent_state(focal
     await focal.telemetry.flush()
     runs = TelemetryAnalytics(focal.engine).runs(limit=1000)
     assert len(runs) == 400 and {r.status for r in runs} == {"completed"}
+
+
+async def test_a_provider_failure_fails_the_turn_and_keeps_the_call_records(database_url: str, tmp_path: Path) -> None:
+    def generation_fails(message: str) -> str:
+        raise ProviderUnavailable("upstream 503", provider="openai", status_code=503)
+
+    answers = StepAnswers(keep=lambda rule_id: False, reply=generation_fails)
+    app = await Focal.create(
+        FocalSettings(database_url=database_url, data_dir=tmp_path, retry_max_attempts=1),
+        migrate=True,
+        model_factory=FakeModels(default=answers).factory,
+    )
+    try:
+        app.alignment.import_folder(SUPPORT, "acme", created_by="tests")
+        with pytest.raises(AllAttemptsFailedError, match="ProviderUnavailable"):  # after every fallback hop
+            await app.turn("acme", "support", "c1", "Tell me something")
+        assert app.turns.list("acme") == []  # no audit record
+        state = await app.workflow.aget_session_state(app.session_id("acme", "support", "c1")) or {}
+        assert "alignment" not in state  # the session did not move on
+        await app.telemetry.flush()
+        analytics = TelemetryAnalytics(app.engine)
+        calls = analytics.calls(tenant="acme")
+        failed = [c for c in calls if c.step_name == "generation"]
+        assert failed and all(c.status != "success" and c.error_class for c in failed)
+        assert any(c.step_name == "context_extraction" and c.status == "success" for c in calls)
+        (run,) = analytics.runs(tenant="acme")
+        assert run.status == "error" and {c.run_id for c in calls} == {run.run_id}
+    finally:
+        await app.aclose()
