@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -83,23 +83,7 @@ def validate_variables(
     """Split this turn's candidate values into those the step accepts (converted to their type) and
     those it rejects, with the reason. Absent (None) values are neither."""
     specs = {spec.name: spec for spec in step.collects}
-    accepted: dict[str, Any] = {}
-    rejected: dict[str, str] = {}
-    for name, value in candidate_values.items():
-        if value is None:
-            continue
-        spec = specs.get(name)
-        if spec is None:
-            rejected[name] = f"step {step.id!r} does not collect {name!r}"
-            continue
-        converted = spec.validate_value(value)
-        if converted is not None:
-            accepted[name] = converted
-        elif spec.type == "string":
-            rejected[name] = f"{value!r} does not match {spec.pattern}"
-        else:
-            rejected[name] = f"{value!r} is not a valid {spec.type}"
-    return accepted, rejected
+    return _split(specs, candidate_values, lambda name: f"step {step.id!r} does not collect {name!r}")
 
 
 def user_values(config: AlignmentConfig, candidate_values: Mapping[str, Any]) -> tuple[dict[str, Any], dict[str, str]]:
@@ -115,6 +99,12 @@ def user_values(config: AlignmentConfig, candidate_values: Mapping[str, Any]) ->
         for step in config.scenarios[scenario_id].steps:
             for spec in step.collects:
                 specs.setdefault(spec.name, spec)
+    return _split(specs, candidate_values, lambda name: f"{name!r} is not collected from the user")
+
+
+def _split(
+    specs: Mapping[str, VariableSpec], candidate_values: Mapping[str, Any], unknown: Callable[[str], str]
+) -> tuple[dict[str, Any], dict[str, str]]:
     accepted: dict[str, Any] = {}
     rejected: dict[str, str] = {}
     for name, value in candidate_values.items():
@@ -122,13 +112,15 @@ def user_values(config: AlignmentConfig, candidate_values: Mapping[str, Any]) ->
             continue
         spec = specs.get(name)
         if spec is None:
-            rejected[name] = f"{name!r} is not collected from the user"
+            rejected[name] = unknown(name)
             continue
         converted = spec.validate_value(value)
-        if converted is None:
-            rejected[name] = f"{value!r} is not a valid {spec.type}" + (f" ({spec.pattern})" if spec.pattern else "")
-        else:
+        if converted is not None:
             accepted[name] = converted
+        elif spec.type == "string":
+            rejected[name] = f"{value!r} does not match {spec.pattern}"
+        else:
+            rejected[name] = f"{value!r} is not a valid {spec.type}"
     return accepted, rejected
 
 
