@@ -9,18 +9,24 @@ host never sends: a later run of another tenant or agent on that session is refu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
 from focal.alignment.leases import SessionLeases
 from focal.errors import ConfigError, FocalError
+from focal.logging import get_logger
 from focal.routing import check_tenant_id
 
 __all__ = ["OWNER_KEY", "SessionBusyError", "SessionLocks", "SessionOwnershipError", "session_id"]
 
+log = get_logger("focal.workflows")
+
 OWNER_KEY = "focal_owner"
 MAX_CONVERSATION_ID = 200
+MAX_SESSION_ID = 256
+"""The longest session id (the telemetry tables' `session_id` columns hold 256 characters)."""
 _SEPARATOR = ":"
 
 
@@ -36,16 +42,21 @@ def session_id(tenant_id: str, agent_id: str, conversation_id: str) -> str:
     """The Agno session id of one conversation: `<tenant>:<agent>:<conversation>`.
 
     Raises:
-        ConfigError: an empty part, a tenant or agent id containing `:`, or a conversation id over
-            `MAX_CONVERSATION_ID` characters.
+        ConfigError: an empty part, a tenant or agent id containing `:`, a conversation id over
+            `MAX_CONVERSATION_ID` characters, or a whole id over `MAX_SESSION_ID`.
     """
     check_tenant_id(tenant_id)
     for name, value in (("tenant_id", tenant_id), ("agent_id", agent_id)):
         if not value or _SEPARATOR in value:
             raise ConfigError(f"{name} {value!r} must be non-empty and free of {_SEPARATOR!r}")
-    if not conversation_id or len(conversation_id) > MAX_CONVERSATION_ID:
-        raise ConfigError(f"conversation_id must be 1 to {MAX_CONVERSATION_ID} characters, got {len(conversation_id)}")
-    return f"{tenant_id}{_SEPARATOR}{agent_id}{_SEPARATOR}{conversation_id}"
+    if not isinstance(conversation_id, str) or not 0 < len(conversation_id) <= MAX_CONVERSATION_ID:
+        raise ConfigError(f"conversation_id must be a string of 1 to {MAX_CONVERSATION_ID} characters")
+    session = f"{tenant_id}{_SEPARATOR}{agent_id}{_SEPARATOR}{conversation_id}"
+    if len(session) > MAX_SESSION_ID:
+        raise ConfigError(
+            f"session id {session[:40]!r}… is over {MAX_SESSION_ID} characters (tenant:agent:conversation)"
+        )
+    return session
 
 
 def tenant_of(state: Mapping[str, Any]) -> tuple[str, str]:
@@ -112,8 +123,7 @@ class SessionLocks:
                     yield
                 finally:
                     if holder is not None:
-                        assert self.leases is not None
-                        await self.leases.release(tenant_id, session, holder)
+                        await self._give_back(session, tenant_id, holder)
             finally:
                 lock.release()
         finally:
@@ -126,7 +136,7 @@ class SessionLocks:
     async def _lease(self, session: str, tenant_id: str, deadline: float) -> str:
         assert self.leases is not None
         loop, delay = asyncio.get_running_loop(), 0.01
-        while (holder := await self.leases.try_acquire(tenant_id, session)) is None:
+        while (holder := await self._try_lease(session, tenant_id)) is None:
             if loop.time() + delay > deadline:
                 raise SessionBusyError(
                     f"session {session!r} is busy with a turn in another process (waited {self.wait_seconds:g} s)"
@@ -135,5 +145,40 @@ class SessionLocks:
             delay = min(delay * 2, 0.25)
         return holder
 
+    async def _try_lease(self, session: str, tenant_id: str) -> str | None:
+        """One attempt; a cancellation waits for the attempt and gives back a lease it took."""
+        assert self.leases is not None
+        attempt = asyncio.ensure_future(self.leases.try_acquire(tenant_id, session))
+        try:
+            return await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            await _settle(attempt)
+            if not attempt.cancelled() and attempt.exception() is None and (holder := attempt.result()):
+                await self._give_back(session, tenant_id, holder)
+            raise
+
+    async def _give_back(self, session: str, tenant_id: str, holder: str) -> None:
+        """Release the lease whatever happens meanwhile: a cancellation waits for it, and a failure is
+        logged (the lease then expires by itself) rather than replacing the turn's own outcome."""
+        assert self.leases is not None
+        release = asyncio.ensure_future(self.leases.release(tenant_id, session, holder))
+        try:
+            await asyncio.shield(release)
+        except asyncio.CancelledError:
+            await _settle(release)
+            raise
+        except Exception as exc:  # the turn's outcome stands; the lease expires by itself
+            log.warning("session_lease_release_failed", session_id=session, tenant_id=tenant_id, error=repr(exc))
+            return
+        if not release.result():
+            log.warning("session_lease_lost", session_id=session, tenant_id=tenant_id)
+
     def __len__(self) -> int:
         return len(self._locks)
+
+
+async def _settle(future: asyncio.Future[Any]) -> None:
+    """Wait until `future` is done, whatever cancellations arrive meanwhile."""
+    while not future.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([future])

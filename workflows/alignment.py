@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agno.workflow import HumanReview, OnError, Step, Workflow
-from focal.workflows._session import SessionLocks, SessionOwnershipError, tenant_of
+from focal.workflows._session import MAX_SESSION_ID, SessionLocks, SessionOwnershipError, tenant_of
 from focal.workflows._turn import PRE_TURN, WORKFLOW_NAME, TurnServices
 from focal.workflows.steps.filtering import FilteringSteps
 from focal.workflows.steps.persist import CURRENT_RUN, PersistStep
@@ -86,6 +86,8 @@ class AlignmentWorkflow(Workflow):
             raise SessionOwnershipError(
                 "a turn needs an explicit session_id (focal.session_id(tenant, agent, conversation))"
             )
+        if not isinstance(session, str) or len(session) > MAX_SESSION_ID:
+            raise SessionOwnershipError(f"a session id is a string of at most {MAX_SESSION_ID} characters")
         kwargs["run_id"] = kwargs.get("run_id") or uuid.uuid4().hex
         return tenant_id, agent_id, session
 

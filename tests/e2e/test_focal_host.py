@@ -130,6 +130,8 @@ async def test_another_tenants_session_and_bad_ids_are_refused(focal: Focal) -> 
         )
     with pytest.raises(ConfigError, match="conversation_id"):
         await focal.turn("acme", "support", "c" * 201, "Hi")
+    with pytest.raises(ConfigError, match="over 256"):  # what the telemetry columns hold
+        focal.session_id("acme", "a" * 100, "c" * 190)
     assert focal.turns.list("globex") == []
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 import pytest
 from focal.workflows import SessionBusyError, SessionLocks, build_alignment_workflow, session_id
+from sqlalchemy import text
 
 from focal.alignment.leases import SessionLeases
+from focal.execution import ProviderUnavailable
 from focal.storage import create_agno_db
 from tests.e2e.scripts import COMPLIES, decisions, reply, snapshot, turn
 
@@ -105,3 +107,23 @@ async def test_a_lease_is_exclusive_per_tenant_and_session_and_expires(rig: dict
     assert not await leases.release("acme", "acme:support:c1", holder)  # no longer the dead holder's
     assert await leases.release("acme", "acme:support:c1", taken)
     assert await leases.try_acquire("acme", "acme:support:c1")
+
+
+async def test_a_failed_or_cancelled_turn_gives_its_lease_back(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    workflow.session_locks = SessionLocks(wait_seconds=0.5, leases=SessionLeases(rig["async_engine"]))
+    executor.script("context_extraction", ProviderUnavailable("down", provider="openai", status_code=503))
+    with pytest.raises(ProviderUnavailable):
+        await turn(workflow, "acme", "fails")
+    _script(executor, 2)
+    gate = _Gate(executor, "generation")
+    cancelled = asyncio.ensure_future(turn(workflow, "acme", "cancelled"))
+    await gate.entered.wait()
+    cancelled.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    gate.step = "none"
+    assert (await turn(workflow, "acme", "next")).turn_number == 1  # neither left the session held
+    async with rig["async_engine"].connect() as conn:
+        assert (await conn.execute(text("SELECT count(*) FROM session_leases"))).scalar_one() == 0
+    assert len(workflow.session_locks) == 0
