@@ -172,4 +172,6 @@ class TurnRecord(_Record):
     output_tokens: int = 0
     cost_usd: Decimal = Decimal(0)
     latency_ms: float = 0.0
+    state_after: dict[str, Any] | None = None
+    """The session's alignment state after this turn (restores a session whose own write was lost)."""
     created_at: dt.datetime

@@ -12,6 +12,7 @@ import pytest
 from focal.workflows import SessionBusyError, SessionLocks, build_alignment_workflow, session_id
 from sqlalchemy import text
 
+from focal.alignment.audit import TurnExistsError
 from focal.alignment.leases import SessionLeases
 from focal.execution import ProviderUnavailable
 from focal.storage import create_agno_db
@@ -127,3 +128,26 @@ async def test_a_failed_or_cancelled_turn_gives_its_lease_back(rig: dict[str, An
     async with rig["async_engine"].connect() as conn:
         assert (await conn.execute(text("SELECT count(*) FROM session_leases"))).scalar_one() == 0
     assert len(workflow.session_locks) == 0
+
+
+async def test_a_session_whose_write_was_lost_catches_up_with_its_records(rig: dict[str, Any]) -> None:
+    workflow, executor = rig["workflow"], rig["executor"]
+    db, original = workflow.db, workflow.db.upsert_session
+    calls = {"n": 0}
+
+    async def lose_the_first_write(*args: Any, **kwargs: Any) -> Any:
+        calls["n"] += 1
+        if calls["n"] == 1:  # the database refuses the session's write once (Agno logs it and goes on)
+            raise OSError("disk I/O error")
+        return await original(*args, **kwargs)
+
+    db.upsert_session = lose_the_first_write
+    _script(executor, 3)
+    assert (await turn(workflow, "acme", "one")).turn_number == 1  # recorded; the session write was lost
+    with pytest.raises(TurnExistsError, match="send this turn again"):
+        await turn(workflow, "acme", "two")  # the session still said turn 1: caught up, not stuck
+    state = await workflow.aget_session_state(session_id("acme", "support", "c1"))
+    assert state["alignment"]["turn"] == 2
+    assert (await turn(workflow, "acme", "two, again")).turn_number == 2
+    records = await rig["turns"].aget("acme", session_id("acme", "support", "c1"))
+    assert [r.message for r in records] == ["one", "two, again"]

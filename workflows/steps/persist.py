@@ -1,6 +1,8 @@
 """`persist_session_and_audit`: the turn's audit record (with its run record, in one transaction), then the
 session state. Nothing reaches the session before the record is written: a turn that fails anywhere
-leaves the session as it was."""
+leaves the session as it was. A session found behind its records (its own write was lost after the record
+was committed, or a turn of another process got there first) is moved to the state after its last
+recorded turn, and the turn fails with `TurnExistsError`: the host sends it again."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import time
 from contextvars import ContextVar
 from dataclasses import replace
 from decimal import Decimal
+from typing import Any
 
 from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
@@ -18,6 +21,7 @@ from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome, r
 from focal.workflows.steps.replying import Enforced
 from focal.workflows.steps.understand import STATE_KEY
 
+from focal.alignment.audit import TurnExistsError
 from focal.alignment.turn import TurnRecord, TurnResult
 from focal.telemetry import WorkflowRunRecord
 
@@ -41,6 +45,7 @@ class PersistStep:
         assert isinstance(filtered, FilteringOutcome) and isinstance(scenario, ScenarioOutcome)
         assert isinstance(enforced, Enforced)
         state = turn.state.with_fired(filtered.applied)
+        after = state.next_turn().model_dump(mode="json")
         latency_ms = (time.perf_counter() - turn.started) * 1000
         input_tokens = sum(m.input_tokens for m in turn.models)
         output_tokens = sum(m.output_tokens for m in turn.models)
@@ -70,16 +75,24 @@ class PersistStep:
             output_tokens=output_tokens,
             cost_usd=cost,
             latency_ms=latency_ms,
+            state_after=after,
             created_at=dt.datetime.now(dt.UTC),
         )
-        await self.services.turns.asave(record, run=_finished(CURRENT_RUN.get()))
-        # the record is written: now the session moves on (Agno persists this dict when the run ends)
         session_state = run_context.session_state
         assert session_state is not None
+        try:
+            await self.services.turns.asave(record, run=_finished(CURRENT_RUN.get()))
+        except TurnExistsError as exc:
+            await _catch_up_state(self.services, turn, session_state)
+            raise TurnExistsError(
+                f"{exc}: the session was behind its audit records (its last write was lost, or another "
+                "process ran it); it now continues from its last recorded turn: send this turn again"
+            ) from exc
+        # the record is written: now the session moves on (Agno persists this dict when the run ends)
         for key, value in turn.tool_state.items():
             if key not in _HOST_KEYS:
                 session_state[key] = value
-        session_state[STATE_KEY] = state.next_turn().model_dump(mode="json")
+        session_state[STATE_KEY] = after
         session_state[OWNER_KEY] = f"{turn.tenant_id}/{turn.agent_id}"
         result = TurnResult(
             turn_id=turn.turn_id,
@@ -98,6 +111,18 @@ class PersistStep:
             config_version=turn.config.version,
         )
         return StepOutput(content=result)
+
+
+async def _catch_up_state(services: TurnServices, turn: Any, session_state: dict[str, Any]) -> None:
+    """Put the state after the session's last recorded turn in `session_state` (Agno writes it when the
+    failed run ends), so the session's next turn follows the record instead of failing again."""
+    last = await services.turns.anext_turn_number(turn.tenant_id, turn.session_id) - 1
+    if last < 1:
+        return
+    (record,) = await services.turns.aget(turn.tenant_id, turn.session_id, last)
+    if record.state_after is not None:
+        session_state[STATE_KEY] = record.state_after
+        session_state[OWNER_KEY] = f"{turn.tenant_id}/{turn.agent_id}"
 
 
 def _finished(run: WorkflowRunRecord | None) -> WorkflowRunRecord | None:
