@@ -223,3 +223,18 @@ async def test_rules_of_a_scenario_entered_this_turn_apply_this_turn(rig: dict[s
     (refund,) = [t for t in small.tools if t.tool_id == "refund_request"]
     assert refund.ok and refund.output["refund_status"] == "approved"
     assert refund.arguments == {"order_number": "ORD-10001", "amount": 20.0}
+
+
+async def test_a_model_judged_rule_of_a_step_entered_this_turn_is_recorded_for_the_next(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("order_status", "order_status"))
+    executor.script("rule_filtering", decisions())
+    executor.script("scenario_filtering", scenario("start", "order_status"))
+    executor.script("generation", reply("What is your order number?"))
+    executor.script("enforcement", COMPLIES)
+    result = await turn(rig["workflow"], "acme", "Where is my order?")
+    assert (result.scenario, result.step) == ("order_status", "collect_order_number")
+    (record,) = await _records(rig)
+    judged_later = _rules(record)["ask_order_number_format"]
+    assert not judged_later.kept and "next turn" in judged_later.reason
+    assert "ask_order_number_format" not in result.matched_rules

@@ -44,9 +44,9 @@ class FilteringOutcome:
     applied: tuple[str, ...]
     """Rules that apply this turn, by priority."""
     outcomes: tuple[RuleOutcome, ...]
-    matched: tuple[str, ...] = ()
+    matched: tuple[str, ...]
     """Rules matched (by expression or model) before relationships were applied."""
-    considered: tuple[RuleOutcome, ...] = ()
+    considered: tuple[RuleOutcome, ...]
     """Each rule's outcome before relationships were applied."""
 
 
@@ -216,24 +216,42 @@ class FilteringSteps:
         return StepOutput(content=outcome)
 
     def _rules_where_entered(self, turn: Turn, filtered: FilteringOutcome) -> FilteringOutcome | None:
-        """Rules scoped to the scenario or step this turn entered, decided by their expressions (no model
-        call: a rule there judged by a model applies from the next turn). None when none is new."""
+        """Rules scoped to the scenario or step this turn entered: those decided by their expressions
+        apply now (no model call); those a model must judge apply from the next turn, and those that
+        cannot fire are left out — both recorded. None when the position brings no rule."""
         assert turn.situation is not None
         where = f"{turn.state.active_scenario}/{turn.state.active_step}"
         known = {o.rule_id for o in filtered.considered}
-        new = [d for d in retrieve(turn.config, turn.state, turn.situation).decided if d.rule_id not in known]
-        if not new:
-            return None
-        considered = list(filtered.considered) + [
+        again = retrieve(turn.config, turn.state, turn.situation)
+        decided = [d for d in again.decided if d.rule_id not in known]
+        added = [
             RuleOutcome(
                 rule_id=d.rule_id,
                 kept=d.matched,
                 reason=f"{d.reason} (at {where}, entered this turn)",
                 decided_by="expression",
             )
-            for d in new
+            for d in decided
         ]
-        return _with_relationships(turn, list(filtered.matched) + [d.rule_id for d in new if d.matched], considered)
+        added += [
+            RuleOutcome(
+                rule_id=c.rule.id,
+                kept=False,
+                reason=f"scoped to {where}, entered this turn: the model judges it from the next turn",
+                decided_by="filter",
+            )
+            for c in again.candidates
+            if c.rule.id not in known
+        ]
+        added += [
+            RuleOutcome(rule_id=d.rule_id, kept=False, reason=f"{d.reason} (at {where})", decided_by="filter")
+            for d in again.dropped
+            if d.rule_id not in known
+        ]
+        if not added:
+            return None
+        matched = list(filtered.matched) + [d.rule_id for d in decided if d.matched]
+        return _with_relationships(turn, matched, list(filtered.considered) + added)
 
     def _move(
         self,
