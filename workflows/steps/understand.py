@@ -62,9 +62,9 @@ class UnderstandSteps:
         budgets = self.services.budgets
         if budgets is None:
             return
-        # limits as cached for `resolver_cache_ttl_seconds` (one query less per turn): a limit lowered in
-        # another process reaches this early refusal a little later; every model call's reservation
-        # checks the stored limit and spend atomically anyway
+        # limits as cached for `resolver_cache_ttl_seconds` (as the executor's reservations use them; one
+        # query less per turn): a limit changed in another process applies here after at most that TTL;
+        # the spend itself is read fresh, and each model call's reservation checks it atomically
         for info in await budgets.status(tenant_id, fresh=False):
             if info.on_limit.value == "abort" and info.remaining_usd <= 0:
                 raise BudgetExceededError(
