@@ -166,6 +166,8 @@ class SessionLocks:
             await asyncio.shield(release)
         except asyncio.CancelledError:
             await _settle(release)
+            if not release.cancelled() and release.exception() is not None:  # retrieved; the lease expires
+                log.warning("session_lease_release_failed", session_id=session, error=repr(release.exception()))
             raise
         except Exception as exc:  # the turn's outcome stands; the lease expires by itself
             log.warning("session_lease_release_failed", session_id=session, tenant_id=tenant_id, error=repr(exc))
