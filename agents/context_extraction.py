@@ -125,14 +125,8 @@ context_extraction_agent = Agent(
 
 def _variable_specs(config: AlignmentConfig) -> dict[str, VariableSpec]:
     """The agent's variables by name: the profile's, then those scenario steps collect (first one wins)."""
-    specs: dict[str, VariableSpec] = {}
-    for spec in config.profile.variables:
-        specs.setdefault(spec.name, spec)
-    for scenario_id in sorted(config.scenarios):
-        for step in config.scenarios[scenario_id].steps:
-            for spec in step.collects:
-                specs.setdefault(spec.name, spec)
-    return specs
+    specs: dict[str, VariableSpec] = {spec.name: spec for spec in reversed(config.profile.variables)}
+    return specs | {name: spec for name, spec in config.collected.items() if name not in specs}
 
 
 def _variable_line(spec: VariableSpec, asked: bool, known: Any) -> str:

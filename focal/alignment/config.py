@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from focal.alignment._base import Scope
+from focal.alignment._base import Scope, VariableSpec
 from focal.alignment.document import AlignmentDocument
 from focal.alignment.expressions import Expression
 from focal.alignment.profile import AgentProfile
@@ -38,6 +38,9 @@ class AlignmentConfig:
     steps: Mapping[tuple[str, str], ScenarioStep]
     templates: Mapping[str, Template]
     fallback_templates: tuple[Template, ...]
+    collected: Mapping[str, VariableSpec]
+    """The variables scenario steps collect from users, by name (the first step collecting a name, scenarios
+    by id and steps in order, gives its type and pattern)."""
     expressions: Mapping[str, Expression] = field(default_factory=dict)
 
     @property
@@ -97,8 +100,18 @@ def compile_config(
         steps=_frozen({(s.id, step.id): step for s in document.scenarios for step in s.steps}),
         templates=_frozen({t.id: t for t in document.templates}),
         fallback_templates=tuple(t for t in document.templates if t.mode is TemplateMode.FALLBACK),
+        collected=_frozen(_collected(document)),
         expressions=_frozen(dict(expressions)),
     )
+
+
+def _collected(document: AlignmentDocument) -> dict[str, VariableSpec]:
+    specs: dict[str, VariableSpec] = {}
+    for scenario in sorted(document.scenarios, key=lambda s: s.id):
+        for step in scenario.steps:
+            for spec in step.collects:
+                specs.setdefault(spec.name, spec)
+    return specs
 
 
 def _bound_tools(document: AlignmentDocument) -> list:  # type: ignore[type-arg]

@@ -91,15 +91,10 @@ def user_values(config: AlignmentConfig, candidate_values: Mapping[str, Any]) ->
     their type) and those rejected, with the reason.
 
     Only variables some scenario step collects come from the user: the others (the profile's, the
-    tools') are never taken from a message, so a customer claiming to be "gold" changes no tier. The
-    first step collecting a name (scenarios by id, steps in order) gives its type and pattern.
+    tools') are never taken from a message, so a customer claiming to be "gold" changes no tier
+    (`config.collected` gives each name's type and pattern).
     """
-    specs: dict[str, VariableSpec] = {}
-    for scenario_id in sorted(config.scenarios):
-        for step in config.scenarios[scenario_id].steps:
-            for spec in step.collects:
-                specs.setdefault(spec.name, spec)
-    return _split(specs, candidate_values, lambda name: f"{name!r} is not collected from the user")
+    return _split(config.collected, candidate_values, lambda name: f"{name!r} is not collected from the user")
 
 
 def _split(

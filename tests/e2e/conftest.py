@@ -38,7 +38,8 @@ async def rig(database_url: str) -> AsyncIterator[dict[str, Any]]:
         turns=turns,
         runs=RunTracker(sink),
     )
-    workflow = build_alignment_workflow(services, db=create_agno_db(database_url))
+    # Agno's db on the rig's engine: disposing it at the end closes Agno's connections too
+    workflow = build_alignment_workflow(services, db=create_agno_db(database_url, db_engine=async_engine))
     yield {
         "workflow": workflow,
         "executor": executor,

@@ -73,11 +73,13 @@ async def test_two_processes_on_one_session_take_turns(rig: dict[str, Any], data
     services, executor, engine = rig["workflow"].turn_services, rig["executor"], rig["async_engine"]
     # two processes: two workflows over one database, each with its own in-process locks
     here = build_alignment_workflow(
-        services, db=create_agno_db(database_url), session_locks=SessionLocks(leases=SessionLeases(engine))
+        services,
+        db=create_agno_db(database_url, db_engine=engine),
+        session_locks=SessionLocks(leases=SessionLeases(engine)),
     )
     there = build_alignment_workflow(
         services,
-        db=create_agno_db(database_url),
+        db=create_agno_db(database_url, db_engine=engine),
         session_locks=SessionLocks(wait_seconds=0.3, leases=SessionLeases(engine)),
     )
     _script(executor, 2)

@@ -16,8 +16,8 @@ from typing import Any
 from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
 from focal.workflows._session import OWNER_KEY
-from focal.workflows._turn import TurnServices, turn_of
-from focal.workflows.steps.filtering import FilteringOutcome, ScenarioOutcome, rules_of
+from focal.workflows._turn import Turn, TurnServices, turn_of
+from focal.workflows.steps.filtering import ScenarioOutcome, rules_of
 from focal.workflows.steps.replying import Enforced
 from focal.workflows.steps.understand import STATE_KEY
 
@@ -42,8 +42,7 @@ class PersistStep:
         filtered = rules_of(step_input)
         scenario = step_input.get_step_content("scenario_filtering")
         enforced = step_input.get_step_content("enforcement")
-        assert isinstance(filtered, FilteringOutcome) and isinstance(scenario, ScenarioOutcome)
-        assert isinstance(enforced, Enforced)
+        assert isinstance(scenario, ScenarioOutcome) and isinstance(enforced, Enforced)
         state = turn.state.with_fired(filtered.applied)
         after = state.next_turn().model_dump(mode="json")
         latency_ms = (time.perf_counter() - turn.started) * 1000
@@ -113,7 +112,7 @@ class PersistStep:
         return StepOutput(content=result)
 
 
-async def _catch_up_state(services: TurnServices, turn: Any, session_state: dict[str, Any]) -> None:
+async def _catch_up_state(services: TurnServices, turn: Turn, session_state: dict[str, Any]) -> None:
     """Put the state after the session's last recorded turn in `session_state` (Agno writes it when the
     failed run ends), so the session's next turn follows the record instead of failing again."""
     last = await services.turns.anext_turn_number(turn.tenant_id, turn.session_id) - 1

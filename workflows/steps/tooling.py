@@ -40,7 +40,7 @@ class ToolSteps:
         turn = turn_of(step_input)
         rules = rules_of(step_input)
         scenario = step_input.get_step_content("scenario_filtering")
-        assert isinstance(rules, FilteringOutcome) and isinstance(scenario, ScenarioOutcome)
+        assert isinstance(scenario, ScenarioOutcome)
         for binding, bound_by in _bindings(turn, rules, scenario):
             await self._run(turn, binding, bound_by)
         return StepOutput(content=tuple(turn.tool_outcomes))
