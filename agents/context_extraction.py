@@ -4,11 +4,16 @@ The model names the intent and language, lists facts, proposes values for the va
 knows (each with a confidence) and says whether the message points at a scenario or wants to leave the
 active one. Proposed values are candidates: `focal.alignment.validate_variables` decides which a step
 accepts (`SituationSnapshot.variables_dict()` gives it their dict).
+
+The same call judges the rules a model must judge that are already in play before the message is read
+(`extraction_input(..., rules=...)`): one understanding call instead of two. Rule filtering asks the model
+only about candidates this call did not judge (see `workflows/steps/filtering.py`).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Sequence
 from typing import Annotated, Any, Final
 
 from agno.agent import Agent
@@ -24,9 +29,10 @@ from focal.agents._common import (
     section,
     value_text,
 )
+from focal.agents.rule_filtering import RuleFilterDecision, rule_lines
 from pydantic import AfterValidator, BeforeValidator, Field
 
-from focal.alignment import AlignmentConfig, AlignmentState, VariableSpec
+from focal.alignment import AlignmentConfig, AlignmentState, Rule, VariableSpec
 
 __all__ = [
     "MIN_VARIABLE_CONFIDENCE",
@@ -86,6 +92,21 @@ class SituationSnapshot(ModelOutput):
     wants_to_leave: bool = Field(
         default=False, description="True only if the user wants to stop or leave the active scenario."
     )
+    rules: tuple[RuleFilterDecision, ...] = Field(
+        default=(), description="Exactly one decision for every rule listed under Rules (none if no Rules)."
+    )
+
+    def rule_verdicts(self, listed: Collection[str]) -> dict[str, RuleFilterDecision]:
+        """The decisions on rules that were `listed` in the prompt, by id (a rule answered twice applies
+        only if every answer says so); decisions on other ids are ignored."""
+        verdicts: dict[str, RuleFilterDecision] = {}
+        for decision in self.rules:
+            if decision.rule_id not in listed:
+                continue
+            kept = verdicts.get(decision.rule_id)
+            if kept is None or (kept.applies and not decision.applies):
+                verdicts[decision.rule_id] = decision
+        return verdicts
 
     def variables_dict(self, min_confidence: float = MIN_VARIABLE_CONFIDENCE) -> dict[str, str]:
         """Candidate values by name, for `validate_variables`: those at `min_confidence` or above, the
@@ -108,7 +129,9 @@ You read the user's latest message in a customer conversation and describe it. Y
 - variables: only names from the Variables list, only values the user really gave (in this message or \
 earlier); value as text; confidence from 0 to 1. Never guess a value.
 - scenario_signal: the id of a listed scenario the message asks for, else null.
-- wants_to_leave: true only if the user wants to stop or leave the active scenario."""
+- wants_to_leave: true only if the user wants to stop or leave the active scenario.
+- rules: for every rule under Rules exactly one decision: rule_id copied exactly; applies true if the \
+rule's "when" condition holds for this message, else false (when unsure: false); reason one short sentence."""
 
 context_extraction_agent = Agent(
     name="context_extraction",
@@ -143,15 +166,24 @@ def _variable_line(spec: VariableSpec, asked: bool, known: Any) -> str:
     return "".join(parts)
 
 
-def extraction_input(message: str, config: AlignmentConfig, state: AlignmentState, *, history: History = ()) -> str:
+def extraction_input(
+    message: str,
+    config: AlignmentConfig,
+    state: AlignmentState,
+    *,
+    history: History = (),
+    rules: Sequence[Rule] = (),
+) -> str:
     """The extraction prompt: recent conversation, where the session is, the variables (those the active
-    step collects marked `[asked now]`, known values shown), the scenarios, then the message.
+    step collects marked `[asked now]`, known values shown), the scenarios, the rules to judge, then the
+    message.
 
     Args:
         message: the user's message.
         config: the session's configuration version.
         state: the session's state (position and known variables).
         history: earlier messages, oldest first, as (role, text).
+        rules: rules whose "when" the model judges in the same call (listed by id).
     """
     step = None
     position = "none"
@@ -173,5 +205,6 @@ def extraction_input(message: str, config: AlignmentConfig, state: AlignmentStat
         f"## Active scenario\n{position}",
         section("Variables", variables) or "## Variables\nnone",
         section("Scenarios", scenarios) or "## Scenarios\nnone",
+        section("Rules", rule_lines(rules)),
         f"## Message\n{clip(message, MESSAGE_CHARS)}",
     )

@@ -14,7 +14,7 @@ from pydantic import Field
 
 from focal.alignment import RankedRule, Rule, Situation
 
-__all__ = ["RuleFilterDecision", "RuleFilterResult", "rule_filtering_agent", "rule_filtering_input"]
+__all__ = ["RuleFilterDecision", "RuleFilterResult", "rule_filtering_agent", "rule_filtering_input", "rule_lines"]
 
 MESSAGE_CHARS: Final = 4000
 RULE_CHARS: Final = 300
@@ -70,10 +70,14 @@ def rule_filtering_input(message: str, situation: Situation | None, candidates: 
         situation: what context extraction found (intent, variable values), if it ran.
         candidates: the rules to judge (retrieval's candidates, or rules); listed by id.
     """
-    rules = sorted((_rule(c) for c in candidates), key=lambda r: r.id)
-    lines = [f"- {r.id}: {clip(r.name, 80)}. When: {clip(r.when or r.name, RULE_CHARS)}" for r in rules]
     return join_sections(
         f"## Message\n{clip(message, MESSAGE_CHARS)}",
         situation_section(situation),
-        section("Rules", lines) or "## Rules\nnone",
+        section("Rules", rule_lines(candidates)) or "## Rules\nnone",
     )
+
+
+def rule_lines(candidates: Sequence[RankedRule | Rule]) -> list[str]:
+    """One line per rule to judge, by id: `- id: name. When: condition`."""
+    rules = sorted((_rule(c) for c in candidates), key=lambda r: r.id)
+    return [f"- {r.id}: {clip(r.name, 80)}. When: {clip(r.when or r.name, RULE_CHARS)}" for r in rules]

@@ -60,7 +60,8 @@ class StepAnswers:
     Args:
         extract: the message → the context extraction's snapshot (a dict of `SituationSnapshot`'s
             fields); by default intent "other", nothing else.
-        keep: whether rule filtering keeps a rule (by id); by default every listed rule.
+        keep: whether a rule applies (by id), for rule filtering and for the rules context extraction
+            judges; by default every listed rule.
         scenario: the scenario decision (a dict of `ScenarioDecision`'s fields); by default "continue".
         reply: the message → the generated reply's text.
         verdict: the judge's verdict on a rule (by id): "complies", "violates" or "unclear".
@@ -94,14 +95,18 @@ class StepAnswers:
                 "variables": [],
                 "scenario_signal": None,
                 "wants_to_leave": False,
+                "rules": self._decisions(text),
             }
             return json.dumps(snapshot | dict(self.extract(message)))
         if step == "rule_filtering":
-            decisions = [{"rule_id": r, "applies": self.keep(r), "reason": "scripted"} for r in _listed_rules(text)]
-            return json.dumps({"decisions": decisions})
+            return json.dumps({"decisions": self._decisions(text)})
         if step == "scenario_filtering":
             return json.dumps(self.scenario)
         if step == "generation":
             return json.dumps({"reply": self.reply(message), "rule_ids": [], "template_ids": []})
         verdicts = [{"rule_id": r, "verdict": self.verdict(r), "reason": "scripted"} for r in _listed_rules(text)]
         return json.dumps({"verdicts": verdicts})
+
+    def _decisions(self, text: str) -> list[dict[str, Any]]:
+        """A decision (`keep`) on every rule listed under `## Rules` in a step's input."""
+        return [{"rule_id": r, "applies": self.keep(r), "reason": "scripted"} for r in _listed_rules(text)]

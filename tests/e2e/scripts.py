@@ -25,7 +25,9 @@ class Sink:
         self.runs.append(record)
 
 
-def snapshot(intent: str, signal: str | None = None, **variables: Any) -> str:
+def snapshot(intent: str, signal: str | None = None, *, rules: dict[str, bool] | None = None, **variables: Any) -> str:
+    """The extraction's answer; `rules`: its verdicts on the rules listed in its prompt (none by default,
+    so rule filtering is asked about every candidate)."""
     return json.dumps(
         {
             "intent": intent,
@@ -34,6 +36,7 @@ def snapshot(intent: str, signal: str | None = None, **variables: Any) -> str:
             "variables": [{"name": k, "value": v, "confidence": 0.9} for k, v in variables.items()],
             "scenario_signal": signal,
             "wants_to_leave": False,
+            "rules": [{"rule_id": r, "applies": a, "reason": "scripted"} for r, a in (rules or {}).items()],
         }
     )
 

@@ -108,7 +108,6 @@ async def test_the_order_scenario_looks_the_order_up_for_the_hosts_tenant(rig: d
         [
             json.dumps(signal),
             json.dumps({"decisions": []}),
-            json.dumps({"action": "start", "scenario_id": "order_status", "step_id": None, "reason": "asks"}),
             reply("Your order ORD-12345 is on its way."),
             verdicts(no_profanity="complies", no_delivery_promises="complies"),
         ]
@@ -117,9 +116,12 @@ async def test_the_order_scenario_looks_the_order_up_for_the_hosts_tenant(rig: d
     assert (result.scenario, result.step) == ("order_status", "lookup")  # the collected step was skipped
     (lookup,) = result.tools
     assert lookup.tool_id == "order_lookup" and lookup.ok and lookup.arguments == {"order_number": "ORD-12345"}
-    assert [ctx.step_name for _, ctx in executor.calls][2] == "scenario_filtering"
+    # the extraction's signal named a scenario on offer: started without a scenario call
+    assert "scenario_filtering" not in [ctx.step_name for _, ctx in executor.calls]
     record = (await rig["turns"].aget("acme", session_id("acme", "support", "c1")))[-1]
     assert record.scenario.action == "start" and record.scenario.skipped_steps == ("collect_order_number",)
+    assert "scenario signal" in record.scenario.reason
+    assert any(s.step == "scenario_filtering" and "signal" in s.reason for s in record.skipped_calls)
     # the same order number exists for globex with other contents: the tool read acme's row
     globex = await rig["workflow"].turn_services.tools.invoke(
         "order_lookup",
@@ -185,7 +187,6 @@ async def test_a_required_tool_failure_fails_the_turn(rig: dict[str, Any]) -> No
         [
             json.dumps(signal),
             json.dumps({"decisions": []}),
-            json.dumps({"action": "start", "scenario_id": "order_status", "step_id": None, "reason": "asks"}),
         ]
     )
     with pytest.raises(ToolFailedError, match="order_lookup"):

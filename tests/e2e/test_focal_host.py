@@ -181,3 +181,19 @@ async def test_a_provider_failure_fails_the_turn_and_keeps_the_call_records(data
         assert run.status == "error" and {c.run_id for c in calls} == {run.run_id}
     finally:
         await app.aclose()
+
+
+async def test_the_shipped_style_rules_are_decided_without_a_judge(focal: Focal) -> None:
+    answers = focal.answers  # type: ignore[attr-defined]
+    answers.reply = lambda message: "Don't worry, it will arrive tomorrow."
+    promised = await focal.turn("acme", "support", "c1", "Hi there")
+    assert promised.enforcement.status == "fallback" and promised.reply != "Don't worry, it will arrive tomorrow."
+    answers.reply = lambda message: "Tracking shows an expected delivery on Dec 8."
+    reported = await focal.turn("acme", "support", "c1", "Where is it?")
+    assert reported.enforcement.status == "passed"
+    assert answers.calls["enforcement"] == 0  # every hard rule of the shipped agent has a check
+    records = await focal.turns.aget("acme", focal.session_id("acme", "support", "c1"))
+    (broken,) = {v.rule_id for a in records[0].attempts for v in a.verdicts if not v.complies}
+    assert broken == "no_delivery_promises"
+    assert all(v.by == "expression" for r in records for a in r.attempts for v in a.verdicts)
+    assert any(s.step == "enforcement" for s in records[1].skipped_calls)

@@ -5,14 +5,13 @@ tool that fails, and a configuration version published in the middle of a conver
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
 from focal.workflows import session_id
 
 from focal.execution import ProviderUnavailable
-from tests.e2e.conftest import SUPPORT
+from tests.e2e.conftest import judged_support
 from tests.e2e.scripts import COMPLIES, decisions, reply, scenario, snapshot, steps_called, turn
 
 LEGAL_NOTICE = "I'm not able to give legal advice."
@@ -48,7 +47,6 @@ async def test_a_rule_that_requires_another_is_dropped_without_it(rig: dict[str,
     # turn 1: a refund starts; the profile tool (before the step) finds u-42 is a gold customer
     executor.script("context_extraction", snapshot("refund", "refund"), snapshot("other"))
     executor.script("rule_filtering", decisions(), decisions(greeting=False))
-    executor.script("scenario_filtering", scenario("start", "refund"))
     executor.script("generation", reply("Which order is it?"), reply("Let me look into that."))
     executor.script("enforcement", COMPLIES, COMPLIES)
     await turn(rig["workflow"], "acme", "I want my money back")
@@ -118,7 +116,6 @@ async def test_an_optional_tool_failure_is_recorded_and_the_turn_goes_on(rig: di
     executor = rig["executor"]
     executor.script("context_extraction", snapshot("refund", "refund", order_number="ORD-12345"))
     executor.script("rule_filtering", decisions())
-    executor.script("scenario_filtering", scenario("start", "refund"))
     executor.script("generation", reply("How much should I refund for ORD-12345?"))
     executor.script("enforcement", COMPLIES)
     # u-404 is no customer of acme: the profile tool (optional, before the step) really fails
@@ -134,14 +131,12 @@ async def test_a_version_published_mid_conversation_is_reconciled(rig: dict[str,
     workflow, executor = rig["workflow"], rig["executor"]
     executor.script("context_extraction", snapshot("order_status", "order_status", order_number="ORD-12345"))
     executor.script("rule_filtering", decisions())
-    executor.script("scenario_filtering", scenario("start", "order_status"))
     executor.script("generation", reply("Your order ORD-12345 has shipped."))
     executor.script("enforcement", COMPLIES)
     first = await turn(workflow, "acme", "Where is ORD-12345?")
     assert (first.scenario, first.step) == ("order_status", "lookup")
     # the tenant publishes a version whose `lookup` step is now called `find_order`
-    folder = tmp_path / "support"
-    shutil.copytree(SUPPORT, folder)
+    folder = judged_support(tmp_path / "support-v2")
     scenario_file = folder / "scenarios" / "order_status.yaml"
     scenario_file.write_text(re.sub(r"\blookup\b", "find_order", scenario_file.read_text()))
     published = rig["store"].import_folder(folder, "acme", created_by="tests")
@@ -177,7 +172,6 @@ async def test_a_refund_reply_breaking_the_hard_rule_is_regenerated_until_it_hol
     workflow, executor = rig["workflow"], rig["executor"]
     executor.script("context_extraction", snapshot("refund", "refund"))
     executor.script("rule_filtering", decisions(), decisions())
-    executor.script("scenario_filtering", scenario("start", "refund"))
     executor.script("generation", reply("Which order, and how much?"))
     executor.script("enforcement", COMPLIES)
     await turn(workflow, "acme", "I want my money back")
@@ -205,7 +199,6 @@ async def test_rules_of_a_scenario_entered_this_turn_apply_this_turn(rig: dict[s
         snapshot("refund", "refund", order_number="ORD-10001", refund_amount="20"),
     )
     executor.script("rule_filtering", decisions(), decisions())
-    executor.script("scenario_filtering", scenario("start", "refund"), scenario("start", "refund"))
     executor.script("generation", reply("Your refund is approved."), reply("A colleague reviews it."))
     executor.script("generation", reply("Your refund of $20 is on its way."))
     executor.script("enforcement", COMPLIES, COMPLIES, COMPLIES)
@@ -229,7 +222,6 @@ async def test_a_model_judged_rule_of_a_step_entered_this_turn_is_recorded_for_t
     executor = rig["executor"]
     executor.script("context_extraction", snapshot("order_status", "order_status"))
     executor.script("rule_filtering", decisions())
-    executor.script("scenario_filtering", scenario("start", "order_status"))
     executor.script("generation", reply("What is your order number?"))
     executor.script("enforcement", COMPLIES)
     result = await turn(rig["workflow"], "acme", "Where is my order?")
@@ -238,3 +230,34 @@ async def test_a_model_judged_rule_of_a_step_entered_this_turn_is_recorded_for_t
     judged_later = _rules(record)["ask_order_number_format"]
     assert not judged_later.kept and "next turn" in judged_later.reason
     assert "ask_order_number_format" not in result.matched_rules
+
+
+async def test_rules_judged_with_the_situation_need_no_filtering_call(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    verdicts_given = {"greeting": True, "angry_customer": False, "legal_question": False, "made_up": True}
+    executor.script("context_extraction", snapshot("greeting", rules=verdicts_given))
+    executor.script("generation", reply("Hello! How can I help?"))
+    executor.script("enforcement", COMPLIES)
+    result = await turn(rig["workflow"], "acme", "Hi there")
+    (prompt, _), *_ = executor.calls
+    assert "rule_filtering" not in steps_called(executor)
+    assert "## Rules\n- angry_customer:" in prompt and "- greeting:" in prompt and "- legal_question:" in prompt
+    assert "greeting" in result.matched_rules and "made_up" not in result.matched_rules
+    (record,) = await _records(rig)
+    outcomes = _rules(record)
+    assert outcomes["greeting"].kept and "judged with the situation" in outcomes["greeting"].reason
+    assert not outcomes["angry_customer"].kept and "made_up" not in outcomes  # an unlisted id is ignored
+    (skipped,) = [s for s in record.skipped_calls if s.step == "rule_filtering"]
+    assert "judged with the situation" in skipped.reason
+
+
+async def test_rules_the_extraction_left_out_go_to_rule_filtering(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("complaint", rules={"greeting": False}))
+    executor.script("rule_filtering", decisions(angry_customer=True, legal_question=False))
+    executor.script("generation", reply("I am sorry about that."))
+    executor.script("enforcement", COMPLIES)
+    result = await turn(rig["workflow"], "acme", "This is useless")
+    (filter_prompt,) = [p for p, ctx in executor.calls if ctx.step_name == "rule_filtering"]
+    assert "- angry_customer:" in filter_prompt and "- greeting:" not in filter_prompt  # only the rest
+    assert "angry_customer" in result.matched_rules and "greeting" not in result.matched_rules

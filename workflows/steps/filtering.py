@@ -2,8 +2,9 @@
 
 Both model calls are independent, so `rule_filtering` starts the scenario call (when one is needed)
 before making its own and `scenario_filtering` collects it: they run concurrently under the turn's
-deadline. No call is made when there is nothing to decide (no candidate rules; no scenario signal and
-no active scenario; a move decided by an expression), and the turn's audit says so.
+deadline. No call is made when there is nothing to decide (no candidate rules, or every one judged
+already by the context extraction call; no scenario signal and no active scenario; a scenario start the
+extraction's signal names; a move decided by an expression), and the turn's audit says so.
 """
 
 from __future__ import annotations
@@ -99,7 +100,7 @@ class FilteringSteps:
         if question is not None:
             turn.pending[_SCENARIO_CALL] = asyncio.ensure_future(self._ask_scenario(turn, question))
         try:
-            outcome = await self._filter_rules(turn, retrieved)
+            outcome = await self._filter_rules(turn, snapshot, retrieved)
         except BaseException:
             pending = turn.pending.pop(_SCENARIO_CALL, None)
             if pending is not None:
@@ -109,7 +110,9 @@ class FilteringSteps:
             raise
         return StepOutput(content=outcome)
 
-    async def _filter_rules(self, turn: Turn, retrieved: RetrievalResult) -> FilteringOutcome:
+    async def _filter_rules(
+        self, turn: Turn, snapshot: SituationSnapshot, retrieved: RetrievalResult
+    ) -> FilteringOutcome:
         outcomes = [
             RuleOutcome(rule_id=d.rule_id, kept=False, reason=d.reason, decided_by="filter") for d in retrieved.dropped
         ]
@@ -118,10 +121,28 @@ class FilteringSteps:
             for d in retrieved.decided
         ]
         matched = list(retrieved.matched_ids)
+        judged = snapshot.rule_verdicts(turn.judged_with_situation)
+        unjudged = [c for c in retrieved.candidates if c.rule_id not in judged]
+        for candidate in retrieved.candidates:
+            verdict = judged.get(candidate.rule_id)
+            if verdict is None:
+                continue
+            outcomes.append(
+                RuleOutcome(
+                    rule_id=candidate.rule_id,
+                    kept=verdict.applies,
+                    reason=f"{verdict.reason} (judged with the situation)",
+                    decided_by="model",
+                )
+            )
+            if verdict.applies:
+                matched.append(candidate.rule_id)
         if not retrieved.candidates:
             turn.skip("rule_filtering", "no candidate rules for the model to judge")
+        elif not unjudged:
+            turn.skip("rule_filtering", "every candidate rule was judged with the situation (context_extraction)")
         else:
-            prompt = rule_filtering_input(turn.message, turn.situation, retrieved.candidates)
+            prompt = rule_filtering_input(turn.message, turn.situation, unjudged)
             result, response = await self.services.executor.run_agent(
                 STEP_AGENTS["rule_filtering"],
                 prompt,
@@ -132,7 +153,7 @@ class FilteringSteps:
             assert isinstance(result, RuleFilterResult)
             turn.note_call("rule_filtering", response)
             answered = {d.rule_id: d for d in result.decisions}
-            for candidate in retrieved.candidates:
+            for candidate in unjudged:
                 decision = answered.get(candidate.rule_id)
                 if decision is None:  # not answered: not applied, and said so
                     outcomes.append(
@@ -164,7 +185,7 @@ class FilteringSteps:
             undecided = [c for c in retrieved.scenario_candidates if not c.decided]
             if any(c.decided for c in retrieved.scenario_candidates) or not undecided:
                 return None
-            if not snapshot.scenario_signal:
+            if not snapshot.scenario_signal or _signalled(snapshot, retrieved) is not None:
                 return None
             return {"candidates": undecided, "transitions": ()}
         assert state.active_step is not None
@@ -265,6 +286,9 @@ class FilteringSteps:
         if state.active_scenario is None:
             chosen = next((c for c in retrieved.scenario_candidates if c.decided), None)
             scenario_id, reason = (chosen.scenario_id, chosen.reason) if chosen else (None, "")
+            signalled = _signalled(snapshot, retrieved)
+            if scenario_id is None and signalled is not None:
+                scenario_id, reason = signalled, "the message asks for it (context_extraction's scenario signal)"
             offered = {c.scenario_id for c in retrieved.scenario_candidates}
             if (
                 scenario_id is None
@@ -335,11 +359,20 @@ class FilteringSteps:
         return ScenarioOutcome(move, left_step=left, entered=entered)
 
 
+def _signalled(snapshot: SituationSnapshot, retrieved: RetrievalResult) -> str | None:
+    """The scenario candidate (left to the model) that context extraction said the message asks for."""
+    signal = snapshot.scenario_signal
+    offered = {c.scenario_id for c in retrieved.scenario_candidates if not c.decided}
+    return signal if signal in offered else None
+
+
 def _why_no_scenario_call(turn: Turn, snapshot: SituationSnapshot, retrieved: RetrievalResult) -> str:
     if turn.state.active_scenario is not None:
         return "the active step's transitions were decided by expressions (or none is left to the model)"
     if any(c.decided for c in retrieved.scenario_candidates):
         return "a scenario's entry expression decided it"
+    if _signalled(snapshot, retrieved) is not None:
+        return "context extraction's scenario signal named a scenario on offer"
     if not snapshot.scenario_signal:
         return "no scenario signal and no active scenario"
     return "no scenario candidate"

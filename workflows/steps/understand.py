@@ -80,7 +80,11 @@ class UnderstandSteps:
         """A typed `SituationSnapshot` of the message: intent, language, facts, candidate variables, scenario signal."""
         turn = turn_of(step_input)
         agent = STEP_AGENTS["context_extraction"]
-        prompt = extraction_input(turn.message, turn.config, turn.state)
+        # the rules a model must judge that are in play before the message is read: judged in this call
+        # (rule filtering asks only about candidates the message's values bring in)
+        ahead = retrieve(turn.config, turn.state, Situation(message=turn.message))
+        turn.judged_with_situation = frozenset(c.rule_id for c in ahead.candidates)
+        prompt = extraction_input(turn.message, turn.config, turn.state, rules=[c.rule for c in ahead.candidates])
         snapshot, response = await self.services.executor.run_agent(
             agent,
             prompt,
