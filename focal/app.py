@@ -102,7 +102,7 @@ class Focal:
         registry, catalogs = load_routing_config(
             settings.resolved_config_dir, default_task_tier=settings.default_task_tier
         )
-        engine = make_sync_engine(settings.resolved_database_url)
+        engine = make_sync_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
         if migrate is None:
             migrate = backend(settings.resolved_database_url) == "sqlite"
         try:
@@ -114,7 +114,7 @@ class Focal:
             engine.dispose()
             raise
         try:
-            async_engine = make_async_engine(settings.resolved_database_url)
+            async_engine = make_async_engine(settings.resolved_database_url, pre_ping=settings.db_pre_ping)
         except Exception:
             engine.dispose()
             raise

@@ -71,6 +71,11 @@ class FocalSettings(BaseSettings):
     session_wait_seconds: float = Field(
         default=30.0, gt=0, description="How long a turn waits for another turn of its session to finish."
     )
+    db_pre_ping: bool = Field(
+        default=False,
+        description="PostgreSQL: test each pooled connection before use (a round trip per checkout). Off: a "
+        "connection broken by a database restart fails the one statement using it, then the pool is refreshed.",
+    )
 
     @field_validator("data_dir", "config_dir")
     @classmethod
