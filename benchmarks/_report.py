@@ -166,7 +166,7 @@ NOTE_WIDTH = 120
 HEADERS = ("metric", "Focal", "baseline", "ratio", "goal", "met")
 
 
-def rows(metrics: Sequence[Metric]) -> list[tuple[str, ...]]:
+def rows(metrics: Sequence[Metric]) -> list[tuple[str, str, str, str, str, str]]:
     """The table's cells, one tuple per metric, in `HEADERS` order (the metric cell ends with its note number)."""
     notes = _notes(metrics)
     cells = []

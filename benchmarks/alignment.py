@@ -24,6 +24,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from benchmarks._report import Goal, Metric, measured
@@ -383,24 +384,22 @@ def metrics(figures: dict[str, Any]) -> list[Metric]:
         f"one retrieve() at a scenario step ({size}; {figures['rules_in_play']:.0f} rules in play, "
         f"{figures['expressions_evaluated']:.0f} expressions evaluated, BM25 ranking, cap 20), no database"
     )
-    common = {"benchmark": "alignment", "unit": "µs", "baseline_name": dict_name}
+    row = partial(measured, "alignment", unit="µs", baseline_name=dict_name)
     return [
-        measured(
+        row(
             name="cached load p99",
             focal=c["p99_us"],
             baseline=b["p99_us"],
             goal=Goal(op="<=", threshold=20),
             includes=load,
-            **common,
         ),
-        measured(name="retrieval p50", focal=r["p50_us"], baseline=b["p50_us"], includes=retrieval, **common),
-        measured(
+        row(name="retrieval p50", focal=r["p50_us"], baseline=b["p50_us"], includes=retrieval),
+        row(
             name="retrieval p99",
             focal=r["p99_us"],
             baseline=b["p99_us"],
             goal=Goal(op="<=", threshold=2000),
             includes=retrieval,
-            **common,
         ),
     ]
 
