@@ -91,6 +91,7 @@ def run_benchmarks(
     progress = progress or sys.stderr
     metrics: list[Metric] = []
     runs: dict[str, dict[str, Any]] = {}
+    load_at_start = _load()
     for i, (name, benchmark) in enumerate(benchmarks.items(), 1):
         print(f"[{i}/{len(benchmarks)}] {name} ...", file=progress, flush=True)
         report = io.StringIO()
@@ -110,13 +111,20 @@ def run_benchmarks(
         print(f"[{i}/{len(benchmarks)}] {name} {status} in {seconds:.1f} s", file=progress, flush=True)
         metrics += found
         runs[name] = {"status": status, "seconds": round(seconds, 3), "report": report.getvalue()}
-    title = "Focal benchmarks" + (" (--quick: smaller sizes, not comparable with a full run)" if options.quick else "")
+    load = f"load average {load_at_start:.2f} at start, {_load():.2f} at end: p99s move with other load"
+    title = f"Focal benchmarks ({os.cpu_count()} CPUs, {load})"
+    if options.quick:
+        title += "\n--quick: smaller sizes, not comparable with a full run"
     print(format_table(metrics, title=title), file=out)
     if json_path is not None:
-        doc = document(metrics, metadata(options, runs))
+        doc = document(metrics, {**metadata(options, runs), "load_average_at_start": load_at_start})
         json_path.write_text(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
         print(f"\nwrote {json_path}", file=out)
     return 1 if any(r["status"] == "failed" for r in runs.values()) else 0
+
+
+def _load() -> float:
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
 
 
 def _git(*args: str) -> str | None:
@@ -146,7 +154,7 @@ def metadata(options: Options, runs: Mapping[str, Any]) -> dict[str, Any]:
         "implementation": platform.python_implementation(),
         "platform": platform.platform(),
         "cpu_count": os.cpu_count(),
-        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,
+        "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,  # 1, 5, 15 min, at the end
         "packages": {p: _version(p) for p in ("focal", "agno", "sqlalchemy", "pydantic", "litellm")},
         "options": {"quick": options.quick, "postgres": options.postgres_url is not None},
         "benchmarks": dict(runs),

@@ -38,7 +38,7 @@ def test_every_benchmark_in_one_table_and_json(tmp_path: Path) -> None:
     assert status == 0
     text = out.getvalue()
     assert "fast: detailed report" not in text  # kept for the JSON, not printed without `detail`
-    assert "(--quick" in text
+    assert "--quick: smaller sizes" in text and "load average" in text
     assert "fast: latency (ms) [1]" in text and "local: (all) [2]" in text
     assert "skipped: llama.cpp server not reachable" in text
     assert "[1/2] fast ok" in progress.getvalue() and "[2/2] local skipped" in progress.getvalue()
@@ -55,6 +55,7 @@ def test_every_benchmark_in_one_table_and_json(tmp_path: Path) -> None:
         "metrics",
     } <= set(doc)
     assert doc["options"] == {"quick": True, "postgres": True}
+    assert isinstance(doc["load_average_at_start"], float)
     assert doc["benchmarks"]["fast"]["status"] == "ok"
     assert doc["benchmarks"]["fast"]["report"] == "fast: detailed report\n"
     assert doc["benchmarks"]["local"]["status"] == "skipped"
