@@ -1,1 +1,1 @@
-"""Focal's performance harnesses: `python -m benchmarks [name ...]` (see README)."""
+"""Focal's performance harnesses: `python -m benchmarks [NAME] [--quick] [--json FILE]` (see README)."""

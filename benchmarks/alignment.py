@@ -13,20 +13,22 @@ Measured, in one run:
   BM25 ranking (prebuilt index, cached per version), cap of 20, scenario candidates. Goal: p99 <= 2 ms.
 - baseline: a plain dict lookup of the same 1,000 rules by (tenant, agent).
 
-    python -m benchmarks alignment [--rules N] [--scenarios N] [--iterations N]
+    python -m benchmarks alignment [--rules N] [--scenarios N] [--iterations N] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import random
 import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from benchmarks._report import Goal, Metric, measured
+from benchmarks._runner import Options, cli_parser, main_one
 from benchmarks._stats import summary
 from focal.alignment import (
     AgentProfile,
@@ -263,9 +265,9 @@ def _time(call: Callable[[], object], n: int) -> list[int]:
     return samples
 
 
-def run(
+def measure(
     rules: int = 1000, scenarios: int = 50, iterations: int = 2000, lookups: int = 200_000, load_tenants: int = 20
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Run the benchmark and print a report; returns the figures."""
     clock = time.perf_counter_ns
     t0 = clock()
@@ -328,6 +330,10 @@ def run(
         "retrieval": r,
         "expression_evaluation": e,
         "dict_baseline": b,
+        "load_tenants": load_tenants,
+        "store_ttl_s": store_ttl,
+        "rules_in_play": in_play,
+        "expressions_evaluated": full,
     }
     met = {True: "met", False: "NOT met"}
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
@@ -365,13 +371,64 @@ def run(
     return result
 
 
+def metrics(figures: dict[str, Any]) -> list[Metric]:
+    """The table's rows from `measure`'s figures."""
+    c, r, b = figures["cached_load"], figures["retrieval"], figures["dict_baseline"]
+    size = f"{figures['rules']:,} rules, {figures['scenarios']} scenarios"
+    dict_name = f"a plain dict lookup of the same {figures['rules']:,} rules by (tenant, agent), same run"
+    load = (
+        f"AlignmentStore.load(tenant, agent) on SQLite with default settings ({size}, {figures['load_tenants']} "
+        f"tenants, TTL {figures['store_ttl_s']:g} s: the current version re-read from the database once per TTL)"
+    )
+    retrieval = (
+        f"one retrieve() at a scenario step ({size}; {figures['rules_in_play']:.0f} rules in play, "
+        f"{figures['expressions_evaluated']:.0f} expressions evaluated, BM25 ranking, cap 20), no database"
+    )
+    row = partial(measured, "alignment", unit="µs", baseline_name=dict_name)
+    return [
+        row(
+            name="cached load p99",
+            focal=c["p99_us"],
+            baseline=b["p99_us"],
+            goal=Goal(op="<=", threshold=20),
+            includes=load,
+        ),
+        row(name="retrieval p50", focal=r["p50_us"], baseline=b["p50_us"], includes=retrieval),
+        row(
+            name="retrieval p99",
+            focal=r["p99_us"],
+            baseline=b["p99_us"],
+            goal=Goal(op="<=", threshold=2000),
+            includes=retrieval,
+        ),
+    ]
+
+
+def run(
+    options: Options, *, rules: int | None = None, scenarios: int | None = None, iterations: int | None = None
+) -> list[Metric]:
+    """Measure (200 retrievals and 20,000 loads with `options.quick`) and return the metrics."""
+    quick = options.quick
+    figures = measure(
+        rules or 1000,
+        scenarios or 50,
+        iterations or (200 if quick else 2000),
+        lookups=20_000 if quick else 200_000,
+    )
+    return metrics(figures)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks alignment", description=__doc__)
-    parser.add_argument("--rules", type=int, default=1000)
-    parser.add_argument("--scenarios", type=int, default=50)
-    parser.add_argument("--iterations", type=int, default=2000)
+    parser = cli_parser("alignment", __doc__)
+    parser.add_argument("--rules", type=int, default=None, help="default 1,000")
+    parser.add_argument("--scenarios", type=int, default=None, help="default 50")
+    parser.add_argument("--iterations", type=int, default=None, help="default 2,000 (200 with --quick)")
     args = parser.parse_args(argv)
-    run(args.rules, args.scenarios, args.iterations)
+    main_one(
+        "alignment",
+        lambda options: run(options, rules=args.rules, scenarios=args.scenarios, iterations=args.iterations),
+        args,
+    )
 
 
 if __name__ == "__main__":

@@ -14,20 +14,22 @@
 "Overhead" is the time per call minus the fake model's own time (zero here: the fake answers at once),
 so the figures are the per-call cost of each layer.
 
-    python -m benchmarks executor [--calls N]
+    python -m benchmarks executor [--calls N] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import os
 import statistics
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from benchmarks._report import Goal, Metric, measured, skipped
+from benchmarks._runner import Options, cli_parser, main_one
 from benchmarks._stats import summary
 from focal.execution import AgnoExecutor, ExecutionContext, ResilientExecutor
 from focal.execution._call_agents import per_call_agent
@@ -66,7 +68,7 @@ def _telemetry_recorder(async_engine: Any, spill_dir: str) -> tuple[Any, Any]:
     return store.record_call, store
 
 
-async def run(calls: int = 3000) -> dict[str, Any]:
+async def measure(calls: int = 3000) -> dict[str, Any]:
     """Measure and print; returns the figures."""
     configure_logging("console", "warning")
     tmp = tempfile.TemporaryDirectory()
@@ -138,6 +140,9 @@ async def run(calls: int = 3000) -> dict[str, Any]:
 
     f, b, fr, lean = summary(focal_ns), summary(bare_ns), summary(fresh_ns), summary(lean_ns)
     result: dict[str, Any] = {
+        "calls": calls,
+        "rounds": rounds,
+        "telemetry": "TelemetryStore -> SQLite" if store else "in-memory",
         "focal": f,
         "bare_agent": b,
         "fresh_agent": fr,
@@ -180,7 +185,8 @@ async def run(calls: int = 3000) -> dict[str, Any]:
         import litellm
         from litellm import Router
     except ImportError:
-        print("  LiteLLM: not installed (pip install litellm in this environment to compare); skipped")
+        result["litellm"] = "not installed (pip install litellm in this environment to compare)"
+        print(f"  LiteLLM: {result['litellm']}; skipped")
     else:
         litellm.suppress_debug_info = True
         litellm.telemetry = False
@@ -202,6 +208,7 @@ async def run(calls: int = 3000) -> dict[str, Any]:
         # Focal's own overhead = Focal - bare Agno run; LiteLLM's = its whole mock call (no model work at all)
         focal_overhead = max(f2["mean_us"] - b["mean_us"], 0.0)
         result["litellm"] = lite
+        result["focal_overhead_us"] = focal_overhead
         result["overhead_ratio_vs_litellm"] = focal_overhead / lite["mean_us"]
         result["total_ratio_vs_litellm"] = f2["mean_us"] / lite["mean_us"]
         _line("LiteLLM Router (mock)", lite)
@@ -215,11 +222,81 @@ async def run(calls: int = 3000) -> dict[str, Any]:
     return result
 
 
+def metrics(figures: dict[str, Any]) -> list[Metric]:
+    """The table's rows from `measure`'s figures (per-call means in µs; ratios as the report prints them)."""
+    f, b, lean, fresh = figures["focal"], figures["bare_agent"], figures["agno_run_focal_makes"], figures["fresh_agent"]
+    rounds = figures["rounds"]
+    call = (
+        f"focal executor.run per call: ResilientExecutor + AgnoExecutor, default policies, telemetry on "
+        f"({figures['telemetry']}), zero-latency fake model, {figures['calls']:,} calls in {rounds} interleaved "
+        f"rounds; value: mean µs"
+    )
+    median = "ratio: median of the rounds' mean ratios"
+    row = partial(measured, "executor", unit="µs", focal=f["mean_us"], includes=call)
+    rows = [
+        row(
+            name="time per call",
+            baseline=b["mean_us"],
+            baseline_name=f"a bare shared Agent.arun with the same fake model, same run; {median}",
+            ratio=figures["ratio_round_median"],
+            goal=Goal(op="<=", threshold=1.15, on="ratio"),
+        ),
+        measured(
+            "executor",
+            "time per call + telemetry writes",
+            unit="µs",
+            focal=f["mean_us"] + figures["write_us_per_call"],
+            baseline=b["mean_us"],
+            baseline_name=f"a bare shared Agent.arun with the same fake model, same run; {median}",
+            ratio=figures["ratio_with_writes_round_median"],
+            includes=f"{call}; plus the telemetry writer's background batch inserts (timed apart), per record",
+        ),
+        row(
+            name="time per call vs the Agno run it makes",
+            baseline=lean["mean_us"],
+            baseline_name=f"the Agno run Focal makes alone (a per-call Agent around the cached model); {median}",
+            ratio=figures["ratio_vs_agno_run_focal_makes"],
+        ),
+        row(
+            name="time per call vs a fresh Agent",
+            baseline=fresh["mean_us"],
+            baseline_name="a fresh Agent per call (a multi-tenant host without Focal); ratio: of the means",
+            ratio=f["mean_us"] / fresh["mean_us"],
+        ),
+    ]
+    lite_goal = Goal(op="<=", threshold=0.5, on="ratio")
+    lite_name = "overhead vs LiteLLM Router"
+    if isinstance(figures["litellm"], str):
+        rows.append(skipped("executor", lite_name, f"skipped: LiteLLM {figures['litellm']}", unit="µs", goal=lite_goal))
+    else:
+        rows.append(
+            measured(
+                "executor",
+                lite_name,
+                unit="µs",
+                focal=figures["focal_overhead_us"],
+                baseline=figures["litellm"]["mean_us"],
+                baseline_name="LiteLLM Router.acompletion(mock_response=...), whole call, same run",
+                goal=lite_goal,
+                includes=(
+                    "Focal's overhead per call: its mean time per call (measured again, interleaved with LiteLLM's) "
+                    "minus the bare Agent.arun's mean; telemetry on as above"
+                ),
+            )
+        )
+    return rows
+
+
+def run(options: Options, *, calls: int | None = None) -> list[Metric]:
+    """Measure (300 calls with `options.quick`) and return the metrics."""
+    return metrics(asyncio.run(measure(calls or (300 if options.quick else 3000))))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks executor", description=__doc__)
-    parser.add_argument("--calls", type=int, default=3000)
+    parser = cli_parser("executor", __doc__)
+    parser.add_argument("--calls", type=int, default=None, help="default 3,000 (300 with --quick)")
     args = parser.parse_args(argv)
-    asyncio.run(run(args.calls))
+    main_one("executor", lambda options: run(options, calls=args.calls), args)
 
 
 if __name__ == "__main__":

@@ -3,28 +3,27 @@
 Baseline, measured in the same run: one plain SQLAlchemy executemany INSERT of the same rows in a
 single transaction (no batching logic, no conflict handling). Goal: >= 20k records/s on SQLite.
 
-    python -m benchmarks telemetry_writes [--records N] [--postgres-url URL]
+    python -m benchmarks telemetry_writes [--records N] [--postgres-url URL] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import os
 import tempfile
 import time
 import uuid
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, insert, text
 
 import focal  # noqa: F401
+from benchmarks._report import Goal, Metric, measured, skipped
+from benchmarks._runner import DEFAULT_PG, Options, cli_parser, main_one
 from focal.storage import LLMCallRow, make_async_engine, make_sync_engine, upgrade
 from focal.telemetry import LLMCallRecord, TelemetryStore
 from focal.telemetry._rows import call_to_row
-
-DEFAULT_PG = os.environ.get("FOCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 
 
 def _records(n: int) -> list[LLMCallRecord]:
@@ -87,9 +86,10 @@ def _measure(label: str, url: str, n: int) -> dict[str, float]:
     return {"store": focal_rate, "baseline": base}
 
 
-def run(records: int = 50_000, postgres_url: str | None = DEFAULT_PG) -> dict[str, dict[str, float]]:
+def measure(records: int = 50_000, postgres_url: str | None = DEFAULT_PG) -> dict[str, Any]:
+    """Measure and print; returns {backend: {"store": rec/s, "baseline": rec/s} or why it was skipped}."""
     print(f"telemetry writes ({records:,} records each; store timing includes enqueue + flush)")
-    results = {}
+    results: dict[str, Any] = {"records": records}
     with tempfile.TemporaryDirectory() as tmp:
         results["sqlite"] = _measure("sqlite", f"sqlite:///{tmp}/bench.db", records)
     goal = results["sqlite"]["store"] >= 20_000
@@ -101,7 +101,8 @@ def run(records: int = 50_000, postgres_url: str | None = DEFAULT_PG) -> dict[st
             with admin.connect() as conn:
                 conn.execute(text(f'CREATE DATABASE "{name}"'))
         except Exception as exc:
-            print(f"  postgresql skipped: {str(exc).splitlines()[0]}")
+            results["postgresql"] = f"skipped: PostgreSQL unreachable: {type(exc).__name__}: {str(exc).splitlines()[0]}"
+            print(f"  postgresql {results['postgresql']}")
             return results
         try:
             from sqlalchemy.engine import make_url
@@ -113,15 +114,48 @@ def run(records: int = 50_000, postgres_url: str | None = DEFAULT_PG) -> dict[st
             with admin.connect() as conn:
                 conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
             admin.dispose()
+    else:
+        results["postgresql"] = "skipped: no PostgreSQL URL given"
     return results
 
 
+def metrics(figures: dict[str, Any]) -> list[Metric]:
+    """The table's rows from `measure`'s figures."""
+    rows = []
+    for backend, goal in (("sqlite", Goal(op=">=", threshold=20_000)), ("postgresql", None)):
+        name = f"write throughput {'SQLite' if backend == 'sqlite' else 'PostgreSQL'}"
+        found = figures[backend]
+        if isinstance(found, str):
+            rows.append(skipped("telemetry_writes", name, found, unit="records/s", goal=goal))
+            continue
+        rows.append(
+            measured(
+                "telemetry_writes",
+                name,
+                unit="records/s",
+                focal=found["store"],
+                baseline=found["baseline"],
+                baseline_name="one plain executemany INSERT of the same rows in one transaction, same run",
+                goal=goal,
+                includes=(
+                    f"TelemetryStore.record_call of {figures['records']:,} LLM call records then flush (enqueue, "
+                    "batching, conflict handling, inserts), fresh database"
+                ),
+            )
+        )
+    return rows
+
+
+def run(options: Options, *, records: int | None = None) -> list[Metric]:
+    """Measure (5,000 records with `options.quick`) and return the metrics."""
+    return metrics(measure(records or (5_000 if options.quick else 50_000), options.postgres_url))
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks telemetry_writes", description=__doc__)
-    parser.add_argument("--records", type=int, default=50_000)
-    parser.add_argument("--postgres-url", default=DEFAULT_PG, help="admin URL; empty to skip PostgreSQL")
+    parser = cli_parser("telemetry_writes", __doc__, postgres=True)
+    parser.add_argument("--records", type=int, default=None, help="default 50,000 (5,000 with --quick)")
     args = parser.parse_args(argv)
-    run(args.records, args.postgres_url or None)
+    main_one("telemetry_writes", lambda options: run(options, records=args.records), args)
 
 
 if __name__ == "__main__":

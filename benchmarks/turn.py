@@ -10,14 +10,12 @@ audit records and Agno sessions in the database), the shipped support agent, fak
 3. LLM calls per turn on scripted demo conversations of the support agent (greeting, order status with
    its lookup tool, a refund above $50, a legal question, an angry customer). Goal: mean <= 2.0.
 
-    python -m benchmarks turn [--turns N] [--rounds N] [--postgres-url URL] [--json FILE]
+    python -m benchmarks turn [--turns N] [--rounds N] [--postgres-url URL] [--quick] [--json FILE]
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -38,6 +36,8 @@ from focal.tools import seed_demo_data
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from benchmarks._report import Goal, Metric, measured, skipped
+from benchmarks._runner import DEFAULT_PG, Options, cli_parser, main_one
 from benchmarks._stats import percentile
 from focal.alignment import TurnResult
 from focal.app import Focal
@@ -47,7 +47,6 @@ from focal.settings import FocalSettings
 CONFIGS = Path(__file__).resolve().parent.parent / "configs"
 SUPPORT = CONFIGS / "alignment" / "support"
 DEMO_DATA = CONFIGS / "demo" / "acme.yaml"
-DEFAULT_PG = os.environ.get("FOCAL_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 USAGE = (100, 20)
 LLM_STEPS = tuple(STEP_AGENTS)
 
@@ -294,11 +293,11 @@ async def throughputs(tmp: Path, rounds: int, postgres_url: str | None) -> dict[
     results: dict[str, dict[str, Any] | str] = {}
     results["sqlite"] = await throughput(f"sqlite:///{tmp}/throughput.db", tmp / "sqlite", rounds)
     if not postgres_url:
-        results["postgresql"] = "skipped (no --postgres-url)"
+        results["postgresql"] = "skipped: no PostgreSQL URL given"
     else:
         made = _postgres_database(postgres_url)
         if isinstance(made, str):
-            results["postgresql"] = f"skipped ({made})"
+            results["postgresql"] = f"skipped: PostgreSQL unreachable: {made}"
         else:
             try:
                 results["postgresql"] = await throughput(made[0], tmp / "postgresql", rounds)
@@ -367,63 +366,91 @@ async def calls_per_turn(app: Focal, answers: ScriptedAnswers) -> dict[str, Any]
 # --- the report ------------------------------------------------------------------------------------------
 
 
-def _row(metric: str, focal: float | str, baseline: float | None, goal: str | None, met: bool | None) -> dict[str, Any]:
-    """One row of the table; `focal` is "skipped" when a backend was not measured."""
-    ratio = focal / baseline if isinstance(focal, float) and baseline else None
-    return {"metric": metric, "focal": focal, "baseline": baseline, "ratio": ratio, "goal": goal, "met": met}
+TURN = (
+    "Focal.turn end to end, default settings (budgets and telemetry on): session lock and lease, config load, "
+    "budget gate, every LLM step through the resilient executor (resolution, breakers, budgets, pricing, telemetry "
+    "enqueue), retrieval, tools on the demo shop tables, enforcement, Agno session and turn audit written; the "
+    "shipped support agent; fake models answering at once (a real model adds its latency)"
+)
+BARE = (
+    "the turn's own LLM calls (same step instructions, schema, input text and answer) as bare Agent.arun's on one "
+    "reused Agent per step, no database, run right after the turn"
+)
 
 
-def _rows(one: dict[str, Any], two: dict[str, dict[str, Any] | str], three: dict[str, Any]) -> list[dict[str, Any]]:
-    bare_rate = 1000 / one["bare_mean_ms"]
+def metrics(one: dict[str, Any], two: dict[str, dict[str, Any] | str], three: dict[str, Any]) -> list[Metric]:
+    """The table's rows from the three measurements."""
+    latency = f"{TURN}; SQLite; {one['turns']} turns of the demo conversations after a warm-up"
     rows = [
-        _row("turn p50 ms (SQLite)", one["turn_p50_ms"], one["bare_p50_ms"], None, None),
-        _row("turn p95 ms (SQLite)", one["turn_p95_ms"], one["bare_p95_ms"], None, None),
-        _row("overhead p50 ms per turn", one["overhead_p50_ms"], None, "<= 5", one["overhead_p50_ms"] <= 5),
+        measured(
+            "turn",
+            name,
+            unit="ms",
+            focal=one[f"turn_{q}_ms"],
+            baseline=one[f"bare_{q}_ms"],
+            baseline_name=BARE,
+            includes=latency,
+        )
+        for name, q in (("turn p50", "p50"), ("turn p95", "p95"))
     ]
-    for backend, goal in (("sqlite", None), ("postgresql", ">= 300")):
+    rows.append(
+        measured(
+            "turn",
+            "overhead p50 per turn",
+            unit="ms",
+            focal=one["overhead_p50_ms"],
+            goal=Goal(op="<=", threshold=5),
+            includes=f"{latency}; turn p50 minus the p50 of its calls made bare",
+        )
+    )
+    bare_rate = 1000 / one["bare_mean_ms"]
+    for backend, label, goal in (
+        ("sqlite", "SQLite", None),
+        ("postgresql", "PostgreSQL", Goal(op=">=", threshold=300)),
+    ):
+        name = f"throughput {label}"
         figures = two[backend]
-        rate = "skipped" if isinstance(figures, str) else float(figures["turns_per_s"])
-        met = rate >= 300 if goal and isinstance(rate, float) else None
-        rows.append(_row(f"throughput turns/s ({backend})", rate, bare_rate, goal, met))
-    rows.append(_row("LLM calls per turn (demo)", three["mean"], three["without_skips"], "<= 2.0", three["mean"] <= 2))
+        if isinstance(figures, str):
+            rows.append(skipped("turn", name, figures, unit="turns/s", goal=goal))
+            continue
+        failed = f"; FAILED turns: {figures['failures']}" if figures["failures"] else ""
+        rows.append(
+            measured(
+                "turn",
+                name,
+                unit="turns/s",
+                focal=float(figures["turns_per_s"]),
+                baseline=bare_rate,
+                baseline_name=(
+                    "those bare calls back to back, per turn (1000 / their mean ms on SQLite): an upper bound for the "
+                    "same LLM calls with no orchestration on one core"
+                ),
+                goal=goal,
+                includes=(
+                    f"{TURN}; 200 concurrent sessions over 50 tenants, {len(figures['rounds'])} round(s) of 200 "
+                    f"concurrent turns after a warm-up round, each round's telemetry flushed inside its time{failed}"
+                ),
+            )
+        )
+    rows.append(
+        measured(
+            "turn",
+            "LLM calls per turn (demo)",
+            unit="calls",
+            focal=three["mean"],
+            baseline=three["without_skips"],
+            baseline_name="the calls a turn would make if no step ever skipped its model (calls + skipped)",
+            goal=Goal(op="<=", threshold=2.0),
+            includes=f"{TURN}; SQLite; the fake model's invocations over the {three['turns']} demo conversation turns",
+        )
+    )
     return rows
 
 
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    return f"{value:,.2f}" if isinstance(value, float) else str(value)
-
-
-def _print_table(rows: list[dict[str, Any]]) -> None:
-    keys = ("metric", "focal", "baseline", "ratio", "goal", "met")
-    cells = [[_cell(row[k]) for k in keys] for row in rows]
-    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
-    print("  " + " | ".join(k.ljust(w) for k, w in zip(keys, widths, strict=True)))
-    print("  " + "-+-".join("-" * w for w in widths))
-    for c in cells:
-        padded = [v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(c, widths, strict=True))]
-        print("  " + " | ".join(padded))
-
-
-NOTES = """\
-  notes: turn = Focal.turn end to end with default settings: session lock (and lease when on, see 1.), config
-    load, budget gate, every LLM step through the resilient executor (resolution, breakers, budgets, pricing,
-    telemetry enqueue), retrieval, tools on the demo shop tables, enforcement, Agno session and turn audit written.
-    The fake model answers at once, so every figure is Focal's and Agno's own work (a real model adds its latency).
-  baseline of the latency rows: the turn's own LLM calls (same step instructions, schema, input text and answer)
-    as bare `Agent.arun`s on one reused Agent per step, no database, run right after the turn.
-  baseline of the throughput rows: those bare calls back to back, per turn (1000 / their mean ms): an upper bound
-    for the same LLM calls with no orchestration on one core.
-  baseline of the calls row: the calls a turn would make if no step ever skipped its model (calls + skipped)."""
-
-
-async def run(
+async def measure(
     turns: int = 400, rounds: int = 3, postgres_url: str | None = DEFAULT_PG, warmup: int = 40
-) -> list[dict[str, Any]]:
-    """Run the three measurements, print them and the table; returns the table's rows."""
+) -> tuple[dict[str, Any], dict[str, dict[str, Any] | str], dict[str, Any]]:
+    """Run the three measurements and print them; returns their figures."""
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"turn  (Focal.turn, default settings, fake models with zero latency; {os.cpu_count()} CPUs, load {load:.2f})"
@@ -441,23 +468,31 @@ async def run(
             three = await calls_per_turn(app, answers)
         finally:
             await app.aclose()
-    rows = _rows(one, two, three)
-    print()
-    _print_table(rows)
-    print(NOTES)
-    return rows
+    return one, two, three
+
+
+def run(options: Options, *, turns: int | None = None, rounds: int | None = None) -> list[Metric]:
+    """Measure (40 turns after 5 warm-up, one throughput round with `options.quick`) and return the metrics."""
+    quick = options.quick
+    figures = asyncio.run(
+        measure(
+            turns or (40 if quick else 400),
+            rounds or (1 if quick else 3),
+            options.postgres_url,
+            warmup=5 if quick else 40,
+        )
+    )
+    return metrics(*figures)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks turn", description=__doc__)
-    parser.add_argument("--turns", type=int, default=400, help="measured turns for the overhead")
-    parser.add_argument("--rounds", type=int, default=3, help="measured rounds of 200 concurrent turns")
-    parser.add_argument("--postgres-url", default=DEFAULT_PG, help="admin URL; empty to skip PostgreSQL")
-    parser.add_argument("--json", type=Path, help="also write the table's rows to this file")
+    parser = cli_parser("turn", __doc__, postgres=True)
+    parser.add_argument("--turns", type=int, default=None, help="measured turns for the overhead (400; 40 --quick)")
+    parser.add_argument(
+        "--rounds", type=int, default=None, help="measured rounds of 200 concurrent turns (3; 1 --quick)"
+    )
     args = parser.parse_args(argv)
-    rows = asyncio.run(run(args.turns, args.rounds, args.postgres_url or None))
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2) + "\n")
+    main_one("turn", lambda options: run(options, turns=args.turns, rounds=args.rounds), args)
 
 
 if __name__ == "__main__":
