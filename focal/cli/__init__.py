@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from focal.cli import _audit, _budgets, _config, _db, _demo, _models, _overrides, _telemetry
+from focal.cli import _audit, _budgets, _chat, _config, _db, _demo, _models, _overrides, _telemetry
 from focal.cli._common import STATE, handle_errors, settings
 from focal.cli._usage import FocalGroup
 from focal.logging import configure_logging
@@ -45,6 +45,7 @@ app.add_typer(_telemetry.app, name="telemetry", cls=FocalGroup)
 app.add_typer(_config.app, name="config", cls=FocalGroup)
 app.add_typer(_audit.app, name="audit", cls=FocalGroup)
 _demo.register(app)
+_chat.register(app)
 
 
 def main() -> None:

@@ -113,7 +113,7 @@ def show_cmd(
     for index, record in enumerate(records):
         if index:
             console.print()
-        for line in _explain(record):
+        for line in explain_turn(record):
             console.print(line, markup=False, soft_wrap=True)
 
 
@@ -134,7 +134,7 @@ def _scenario_path(move: ScenarioMove) -> str:
     return path + (f" — {move.reason}" if move.reason else "")
 
 
-def _explain(r: TurnRecord) -> list[str]:
+def explain_turn(r: TurnRecord) -> list[str]:
     """The lines `focal audit show` prints for one turn."""
     who = ", ".join(
         part

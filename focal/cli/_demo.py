@@ -1,106 +1,140 @@
-"""`focal demo`: the main job that exists so far — routing for two tenants, explained."""
+"""`focal demo`: the main job on the embedded default — two tenants hold real conversations through the
+alignment workflow, each turn explained, then what it all cost."""
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+import uuid
+from collections import Counter
+from typing import Any
+
 import typer
+from rich.console import Console
 from sqlalchemy.engine import make_url
 
-from focal.cli._common import JSON_OPTION, console, handle_errors, money, print_json, print_table, settings
-from focal.routing import PipelineStep, Resolution, ResolutionSource
+from focal.app import Focal
+from focal.cli._common import JSON_OPTION, console, err_console, handle_errors, money, print_json, print_table, settings
+from focal.cli._local import start_local_model_if_needed
+from focal.cli._turn_view import turn_object, turn_panel
+from focal.telemetry import TelemetryAnalytics, write_report
+from focal.tools import seed_demo_data
 
-# A typical turn's token shape per step (input, output), for the cost column.
-_TURN_SHAPE = {
-    PipelineStep.CONTEXT_EXTRACTION: (1_200, 250),
-    PipelineStep.RULE_FILTERING: (1_800, 120),
-    PipelineStep.SCENARIO_FILTERING: (900, 80),
-    PipelineStep.GENERATION: (2_500, 350),
-    PipelineStep.ENFORCEMENT: (1_400, 60),
-}
-
-
-def _step_cost(registry, r: Resolution):  # type: ignore[no-untyped-def]
-    return registry.estimate_cost(r.model, *_TURN_SHAPE[r.step])
-
-
-def _show(title: str, rows: list[Resolution], registry) -> None:  # type: ignore[no-untyped-def]
-    total = sum(_step_cost(registry, r) for r in rows)
-    print_table(
-        title,
-        ["step", "model", "source", "why"],
-        [(r.step.value, r.model.ref, r.source.value, r.reason) for r in rows],
-    )
-    console.print(f"estimated cost of a typical turn: {money(total)}\n")
-
-
-def _json_rows(scenario: str, tenant: str, agent: str, rows: list[Resolution], registry) -> list[dict[str, object]]:  # type: ignore[no-untyped-def]
-    """One flat object per step: what the table shows, plus the chain and the typical turn's cost."""
-    total = sum(_step_cost(registry, r) for r in rows)
-    return [
-        {
-            "scenario": scenario,
-            "tenant_id": tenant,
-            "agent_id": agent,
-            "step": r.step.value,
-            "model": r.model.ref,
-            "tier": r.model.tier.value,
-            "source": r.source.value,
-            "reason": r.reason,
-            "fallback_chain": [m.ref for m in r.fallback_chain],
-            "step_cost_usd": _step_cost(registry, r),
-            "turn_cost_usd": total,
-        }
-        for r in rows
-    ]
-
-
-_SCENARIOS = (  # tenant, agent, what the scenario is about (the title adds what the resolutions show)
-    ("acme", "support", ""),
-    ("globex", "support", ""),
-    ("acme", "research", "another agent; "),
+AGENT = "support"
+USERS = {"acme": "u-42", "globex": "u-42"}
+"""The demo tenants and the customer (the host's user id) talking to each; same agent id in both."""
+CONVERSATION = (
+    "Hi there!",
+    "Where is my order ORD-12345?",
+    "I want a refund of $80 for order ORD-12345.",
+    "Can I sue you over the late delivery? I want to talk to a lawyer.",
 )
-
-
-def _title(tenant: str, agent: str, note: str, rows: list[Resolution]) -> str:
-    """The scenario's title, stating the overrides the resolutions actually came from."""
-    overridden = [r.step.value for r in rows if r.source is ResolutionSource.TENANT_OVERRIDE]
-    if overridden:
-        state = f"tenant override{'s' if len(overridden) > 1 else ''} on {', '.join(overridden)}"
-    else:
-        state = "no tenant overrides: agent catalog and task defaults"
-    return f"{tenant} / {agent} ({note}{state})"
+"""A greeting; an order status (the lookup tool); a refund above the $50 limit (a hard rule: enforcement
+steps in when the reply approves it); a legal question (the EXCLUSIVE legal notice)."""
+OVERRIDE_TENANT, OVERRIDE_STEP = "globex", "generation"
+REPORT_FILE = "focal-demo-report.html"
 
 
 @handle_errors
 def demo(as_json: bool = JSON_OPTION) -> None:
-    """Show which model runs each step for two tenants, then change one tenant's model and show why."""
-    from focal.app import Focal
+    """Hold a scripted conversation for two tenants through the alignment workflow (on the local model when
+    no provider key is set), show why each reply is what it is, then what the calls cost."""
+    asyncio.run(_demo(as_json))
 
-    f = Focal.open(settings(), migrate=True)
+
+async def _demo(as_json: bool) -> None:
+    out = err_console if as_json else console  # with --json, stdout carries only the JSON
+    started = dt.datetime.now(dt.UTC)
+    with out.status("opening the database and the shipped support agent…"):
+        focal = await Focal.create(settings(), migrate=True)
     try:
-        f.overrides.remove("globex", "support", "generation", changed_by="demo")
-        shown: list[tuple[str, str, str, list[Resolution]]] = []
-        for tenant, agent, note in _SCENARIOS:
-            if tenant == "globex":  # the change the demo shows: globex's generation step on OpenAI
-                f.overrides.set(
-                    "globex",
-                    "support",
-                    "generation",
-                    "openai:capable",
-                    fallback_chain=["anthropic:capable"],
-                    changed_by="demo",
-                )
-            rows = f.resolver.resolve_all(tenant, agent)
-            shown.append((tenant, agent, _title(tenant, agent, note, rows), rows))
+        _prepare(focal, out)
+        resolutions = {t: {r.step.value: r for r in focal.resolver.resolve_all(t, AGENT)} for t in USERS}
+        await start_local_model_if_needed(focal, resolutions, out)
+        conversation = f"demo-{started:%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:4]}"
+        turns: list[dict[str, Any]] = []
+        for tenant, user in USERS.items():
+            if not as_json:
+                console.rule(f"[bold]{tenant}[/] · agent {AGENT} · customer {user}")
+            for message in CONVERSATION:
+                with out.status(f"{tenant}: running the turn (extraction, rules, tools, reply, enforcement)…"):
+                    result = await focal.turn(tenant, AGENT, conversation, message, user_id=user)
+                turns.append(turn_object(tenant, AGENT, result, message))
+                if not as_json:
+                    title = f"{tenant} · turn {result.turn_number}"
+                    console.print(turn_panel(title, message, result, resolutions[tenant]))
+        await focal.telemetry.flush()
         if as_json:
-            print_json([row for t, a, title, rows in shown for row in _json_rows(title, t, a, rows, f.registry)])
+            print_json(turns)
             return
-        database = make_url(f.settings.resolved_database_url).render_as_string(hide_password=True)
-        console.print(f"database: {database}   configs: {f.settings.resolved_config_dir}\n", markup=False)
-        for _, _, title, rows in shown:
-            _show(title, rows, f.registry)
-        console.print("Try: focal models resolve --tenant globex --agent support --json")
+        await _summary(focal, started, conversation)
     finally:
-        f.close()
+        await focal.aclose()
+
+
+def _prepare(focal: Focal, out: Console) -> None:
+    """The shipped support agent for both tenants (content-addressed: an unchanged import changes
+    nothing), each tenant's demo shop data, and one tenant override to show where models come from."""
+    folder = focal.settings.resolved_config_dir / "alignment" / AGENT
+    for tenant in USERS:
+        focal.alignment.import_folder(folder, tenant, created_by="focal demo")
+    seed_demo_data(focal.engine, USERS, reset=True)
+    acme = focal.resolver.resolve(OVERRIDE_TENANT, AGENT, OVERRIDE_STEP)
+    premium = f"{acme.model.provider}:premium"
+    focal.overrides.set(OVERRIDE_TENANT, AGENT, OVERRIDE_STEP, premium, fallback_chain=[], changed_by="focal demo")
+    out.print(
+        f"{OVERRIDE_TENANT} overrides {OVERRIDE_STEP} → {premium} (a tenant override); "
+        f"{', '.join(t for t in USERS if t != OVERRIDE_TENANT)} keeps its agent catalog",
+        markup=False,
+    )
+
+
+async def _summary(focal: Focal, started: dt.datetime, conversation: str) -> None:
+    """What the demo's calls cost (by step, by tenant, against premium), the calls skipped steps saved,
+    the HTML report and where everything is."""
+    analytics = TelemetryAnalytics(focal.engine)
+    console.rule("[bold]telemetry[/] (this demo's calls)")
+    by_step = analytics.cost_by("step", since=started)
+    print_table(
+        "cost by step",
+        ["step", "calls", "tokens in/out", "cost", "premium cost"],
+        [
+            (
+                r["step"],
+                r["calls"],
+                f"{r['input_tokens']}/{r['output_tokens']}",
+                money(r["cost_usd"]),
+                money(r["premium_cost_usd"]),
+            )
+            for r in by_step
+        ],
+    )
+    by_tenant = analytics.cost_by("tenant", since=started)
+    print_table(
+        "cost by tenant",
+        ["tenant", "calls", "cost"],
+        [(r["tenant"], r["calls"], money(r["cost_usd"])) for r in by_tenant],
+    )
+    saving = analytics.savings_vs_premium(since=started)
+    console.print(
+        f"{saving['calls']} calls cost {money(saving['cost_usd'])}; on each provider's premium tier they would have "
+        f"cost {money(saving['premium_cost_usd'])}: saved {money(saving['savings_usd'])}"
+    )
+    skipped: Counter[str] = Counter()
+    for tenant in USERS:
+        for record in await focal.turns.aget(tenant, focal.session_id(tenant, AGENT, conversation)):
+            skipped.update(s.step for s in record.skipped_calls)
+    turns = len(USERS) * len(CONVERSATION)
+    saved = ", ".join(f"{step} {count}" for step, count in skipped.most_common()) or "none"
+    console.print(f"calls not made because nothing was left to decide, over {turns} turns: {saved}")
+    report = write_report(focal.settings.data_dir / REPORT_FILE, analytics, since=started)
+    database = make_url(focal.settings.resolved_database_url).render_as_string(hide_password=True)
+    console.print(f"\nHTML telemetry report: {report}\ndatabase: {database}", markup=False)
+    session = focal.session_id("acme", AGENT, conversation)
+    console.print(
+        f"Next: focal chat --tenant acme --agent {AGENT}\n      focal audit show --tenant acme {session}",
+        markup=False,
+    )
 
 
 def register(app: typer.Typer) -> None:
