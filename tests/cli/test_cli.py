@@ -257,15 +257,6 @@ def test_bad_setting_is_one_line() -> None:
     assert_one_line_error(invoke("models", "tasks", env={"FOCAL_LOG_FORMAT": "xml"}), "FOCAL_LOG_FORMAT")
 
 
-def test_demo_runs_on_the_embedded_default() -> None:
-    result = invoke("demo")
-    assert result.exit_code == 0, result.stderr
-    assert "tenant_override" in result.stdout
-    assert "globex / support" in result.stdout
-    again = invoke("demo")  # rerunnable
-    assert again.exit_code == 0, again.stderr
-
-
 def test_budgets_set_list_remove(migrated: str) -> None:
     db = ("--database-url", migrated)
     rows = as_json(

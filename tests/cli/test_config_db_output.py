@@ -1,9 +1,10 @@
-"""The CLI on broken configs and databases, exact JSON numbers, and the demo's titles."""
+"""The CLI on broken configs and databases, exact JSON numbers, and the demo when its model is missing."""
 
 from __future__ import annotations
 
 import json
 import shutil
+import socket
 from decimal import Decimal
 from pathlib import Path
 
@@ -167,23 +168,24 @@ def test_a_tenant_id_with_a_trailing_newline_is_refused(migrated: tuple[str, str
     assert_one_line_error(invoke(*migrated, "overrides", "list", "--tenant", "acme\n"), "invalid tenant id")
 
 
-# --- the demo's titles say what the resolutions came from ------------------------------------------
+# --- the demo when its model is missing: one clear line, exit 1 ----------------------------------------
 
 
-def test_demo_titles_reflect_the_tenant_overrides(tmp_path: Path) -> None:
-    db = ("--database-url", f"sqlite:///{tmp_path / 'focal.db'}")
-    first = invoke(*db, "demo")
-    assert first.exit_code == 0, first.stderr
-    assert "acme / support (no tenant overrides: agent catalog and task defaults)" in first.stdout
-    assert "globex / support (tenant override on generation)" in first.stdout
-    override = ("overrides", "set", "--tenant", "acme", "--agent", "support", "--step", "rule_filtering")
-    assert invoke(*db, *override, "--model", "ollama:cheap").exit_code == 0
-    second = invoke(*db, "demo", "--json")
-    assert second.exit_code == 0, second.stderr
-    titles = {(r["tenant_id"], r["agent_id"]): r["scenario"] for r in json.loads(second.stdout)}
-    assert titles[("acme", "support")] == "acme / support (tenant override on rule_filtering)"
-    assert (
-        titles[("acme", "research")]
-        == "acme / research (another agent; no tenant overrides: agent catalog and task defaults)"
-    )
-    assert not any("no overrides" in t for t in titles.values())
+def test_the_demo_names_the_provider_it_cannot_reach(tmp_path: Path) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed once the block ends: nothing listens there
+    env = {
+        "FOCAL_EMBEDDED_DEFAULT": "true",
+        "FOCAL_LOCAL_BASE_URL": f"http://127.0.0.1:{port}/v1",
+        "FOCAL_RETRY_MAX_ATTEMPTS": "1",
+    }
+    result = invoke("--database-url", f"sqlite:///{tmp_path / 'focal.db'}", "demo", env=env)
+    assert_one_line_error(result, "local")
+
+
+def test_the_demo_names_a_missing_model_file(tmp_path: Path) -> None:
+    missing = tmp_path / "my-model.gguf"
+    env = {"FOCAL_EMBEDDED_DEFAULT": "true", "FOCAL_LOCAL_MODEL_PATH": str(missing)}
+    result = invoke("--database-url", f"sqlite:///{tmp_path / 'focal.db'}", "demo", env=env)
+    assert_one_line_error(result, "my-model.gguf")

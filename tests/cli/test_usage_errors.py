@@ -4,7 +4,6 @@ Rich usage box; `--help`, no-command help and `typer.Exit` codes keep their beha
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -163,55 +162,3 @@ def test_only_retention_lacks_tenant_and_since_among_telemetry_commands() -> Non
         if not {"--tenant", "--since"} <= {o for p in cmd.params for o in p.opts}
     )
     assert lacking == ["focal telemetry retention"]
-
-
-def test_demo_json_summarises_what_the_demo_shows(tmp_path: Path) -> None:
-    db = ("--database-url", f"sqlite:///{tmp_path / 'focal.db'}")
-    result = invoke(*db, "demo", "--json")
-    assert result.exit_code == 0, result.stderr
-    rows = json.loads(result.stdout)  # nothing but the JSON on stdout
-    assert isinstance(rows, list) and len(rows) == 15
-    scenarios = [("acme", "support"), ("globex", "support"), ("acme", "research")]
-    assert sorted({(r["tenant_id"], r["agent_id"]) for r in rows}) == sorted(scenarios)
-    for row in rows:
-        assert set(row) == {
-            "scenario",
-            "tenant_id",
-            "agent_id",
-            "step",
-            "model",
-            "tier",
-            "source",
-            "reason",
-            "fallback_chain",
-            "step_cost_usd",
-            "turn_cost_usd",
-        }
-        assert not any(isinstance(v, dict) for v in row.values())
-    for tenant, agent in scenarios:
-        mine = [r for r in rows if (r["tenant_id"], r["agent_id"]) == (tenant, agent)]
-        assert [r["step"] for r in mine] == [
-            "context_extraction",
-            "rule_filtering",
-            "scenario_filtering",
-            "generation",
-            "enforcement",
-        ]
-        total = sum(r["step_cost_usd"] for r in mine)
-        assert all(r["turn_cost_usd"] == pytest.approx(total) for r in mine)
-    globex = {r["step"]: r for r in rows if r["tenant_id"] == "globex"}
-    assert globex["generation"]["source"] == "tenant_override"
-    assert globex["generation"]["model"] == "openai/gpt-4o"
-    assert globex["generation"]["fallback_chain"] == ["anthropic/claude-sonnet-5"]
-    acme = {r["step"]: r for r in rows if (r["tenant_id"], r["agent_id"]) == ("acme", "support")}
-    assert acme["generation"]["source"] != "tenant_override"
-    # The table form shows the same choices, and both forms can be run again.
-    table = invoke(*db, "demo")
-    assert table.exit_code == 0, table.stderr
-    assert "tenant_override" in table.stdout and "openai/gpt-4o" in table.stdout
-    again = json.loads(invoke(*db, "demo", "--json").stdout)
-
-    def without_reason(rs: list[dict]) -> list[dict]:  # an override's reason names when it was set
-        return [{k: v for k, v in r.items() if k != "reason"} for r in rs]
-
-    assert without_reason(again) == without_reason(rows)
