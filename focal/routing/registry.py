@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -153,6 +153,11 @@ class _ModelEntry(BaseModel):
 
     id: str = Field(min_length=1)
     tier: Tier
+    also_tiers: list[Tier] = Field(
+        default_factory=list,
+        description="Other tiers this model serves, as if listed there too (the embedded local model serves every "
+        "tier); the first model listed in a tier stays its default.",
+    )
     input_cost_per_million: NonNegativePrice
     output_cost_per_million: NonNegativePrice
     cached_input_cost_per_million: NonNegativePrice | None = None
@@ -167,6 +172,8 @@ class _ModelEntry(BaseModel):
     def _output_fits_window(self) -> _ModelEntry:
         if self.max_output_tokens > self.context_window:
             raise ValueError("max_output_tokens is larger than context_window")
+        if self.tier in self.also_tiers or len(set(self.also_tiers)) != len(self.also_tiers):
+            raise ValueError("also_tiers repeats a tier")
         return self
 
 
@@ -247,13 +254,15 @@ class ModelRegistry:
                     ConfigError("only a hybrid provider may map tiers", path=path, key=f"providers.{name}.tiers")
                 )
             for i, m in enumerate(entry.models):
-                info = ModelInfo(provider=name, **m.model_dump())
+                info = ModelInfo(provider=name, **m.model_dump(exclude={"also_tiers"}))
                 if info.ref in registry._by_ref:
                     problems.append(
                         ConfigError(f"duplicate model id {m.id!r}", path=path, key=f"providers.{name}.models[{i}].id")
                     )
                     continue
                 registry._add(info)
+                for tier in m.also_tiers:  # the same model, as that tier's (`local:capable`)
+                    registry._tier_default.setdefault((name, tier), replace(info, tier=tier))
         for name, entry in hybrids:
             for tier, ref in entry.tiers.items():
                 key = f"providers.{name}.tiers.{tier.value}"

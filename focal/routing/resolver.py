@@ -85,11 +85,18 @@ _Read = tuple[_Reads, int, int, float]
 """A read in flight: its tenant's `_Reads`, the generation, the global epoch and the clock when it began."""
 
 
+_NOT_IN_DEFAULT_CHAINS = (ProviderKind.HYBRID, ProviderKind.LOCAL)
+
+
 def default_fallback_chain(registry: ModelRegistry, model: ModelInfo) -> list[ModelInfo]:
-    """Same tier on every other real provider (file order), then the next tier down on the same provider."""
+    """Same tier on every other real provider (file order), then the next tier down on the same provider.
+
+    The embedded local model (`local` kind) is in no other model's default chain: a tiny model on a
+    server that may not run is no stand-in for a provider's model (name it in a chain to have it).
+    """
     chain: list[ModelInfo] = []
     for provider in registry.providers():
-        if provider == model.provider or registry.connection(provider).kind is ProviderKind.HYBRID:
+        if provider == model.provider or registry.connection(provider).kind in _NOT_IN_DEFAULT_CHAINS:
             continue
         if registry.has(provider, model.tier):
             chain.append(registry.get(provider, model.tier))
