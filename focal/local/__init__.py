@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from focal.local._errors import LocalModelError, LocalModelMissing
 from focal.local._server import LocalModelServer, Progress, acquire_shared_server, release_shared_server
-from focal.local._weights import MODEL_ALIAS, bundled_model_path, model_path, require_server
+from focal.local._weights import MODEL_ALIAS, bundled_model_path, local_model_available, model_path, require_server
 
 __all__ = [
     "MODEL_ALIAS",
@@ -21,6 +21,7 @@ __all__ = [
     "Progress",
     "acquire_shared_server",
     "bundled_model_path",
+    "local_model_available",
     "model_path",
     "release_shared_server",
     "require_server",

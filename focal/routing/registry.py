@@ -39,6 +39,10 @@ class ProviderKind(StrEnum):
     HYBRID = "hybrid"  # best-of: each tier points at another provider's model
 
 
+_AUTH_TOKEN_ENV = {ProviderKind.ANTHROPIC: "ANTHROPIC_AUTH_TOKEN"}
+"""Credentials a provider's SDK accepts instead of its API key."""
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ModelInfo:
     """One model: identity, tier, prices (USD per million tokens), limits and capabilities."""
@@ -90,12 +94,39 @@ class ProviderConnection:
 
     def base_url(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The URL to use: `FOCAL_<NAME>_BASE_URL`, then the SDK's variables, then the file's value."""
+        return self.base_url_from_env(environ) or self.base_url_default
+
+    def base_url_from_env(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The URL an environment variable sets (`FOCAL_<NAME>_BASE_URL`, then the SDK's), if any."""
         env = os.environ if environ is None else environ
         for name in (self.focal_base_url_env, *self.base_url_env):
             value = env.get(name)
             if value:
                 return value
-        return self.base_url_default
+        return None
+
+    def missing_credentials(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """Why the environment does not let Focal reach this provider, or None when it does.
+
+        A provider is reachable when its key variable is set (Anthropic: or its auth token), or when a base
+        URL variable points it at a server explicitly; Ollama, which needs no key, only through its host
+        variables (the file's URL is where Ollama usually listens, not proof that it runs). The local and
+        hybrid providers need nothing.
+        """
+        env = os.environ if environ is None else environ
+        if self.kind in (ProviderKind.LOCAL, ProviderKind.HYBRID):
+            return None
+        url_vars = (self.focal_base_url_env, *self.base_url_env)
+        if self.base_url_from_env(env):
+            return None
+        if self.api_key_env:
+            token = _AUTH_TOKEN_ENV.get(self.kind)
+            if env.get(self.api_key_env) or (token and env.get(token)):
+                return None
+            return f"no {self.api_key_env} in the environment"
+        if self.kind is ProviderKind.OLLAMA:
+            return f"no {' or '.join(url_vars)} in the environment"
+        return None
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The API key from the configured environment variable, if any."""
@@ -212,6 +243,7 @@ class ModelRegistry:
     _tier_default: dict[tuple[str, Tier], ModelInfo] = field(default_factory=dict)
     _by_id: dict[str, list[ModelInfo]] = field(default_factory=dict)
     _parsed: dict[str, ModelInfo] = field(default_factory=dict)
+    _file_urls: dict[str, str | None] = field(default_factory=dict)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -306,6 +338,18 @@ class ModelRegistry:
             return self._connections[provider]
         except KeyError:
             raise NotFoundError(f"unknown provider {provider!r} (providers: {', '.join(self._connections)})") from None
+
+    def point_at(self, provider: str, base_url: str | None) -> None:
+        """Aim a provider at a server found at run time (the local model server `Focal` starts); None: back
+        to the file's URL. Environment variables still win (`ProviderConnection.base_url`).
+
+        Raises:
+            NotFoundError: unknown provider.
+        """
+        connection = self.connection(provider)
+        original = self._file_urls.setdefault(provider, connection.base_url_default)
+        url = original if base_url is None else base_url
+        self._connections[provider] = replace(connection, base_url_default=url)
 
     def models(self, provider: str | None = None) -> list[ModelInfo]:
         """Every model (of one provider if given), in file order."""

@@ -31,7 +31,3 @@ def main() -> None:
     sys.argv = ["llama_cpp.server", *sys.argv[2:]]
     threading.Thread(target=_watch, args=(parent,), name="focal-parent-watch", daemon=True).start()
     runpy.run_module("llama_cpp.server", run_name="__main__", alter_sys=True)
-
-
-if __name__ == "__main__":
-    main()
