@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from focal.local import LocalModelServer
+from focal.local import LocalModelServer, acquire_shared_server, release_shared_server
 
 
 def process_state(pid: int) -> str | None:
@@ -30,6 +30,11 @@ def is_alive(pid: int) -> bool:
 
 @pytest.fixture(scope="session")
 def local_server() -> Iterator[LocalModelServer]:
-    with LocalModelServer() as server:
+    """This process's shared server, started once: `Focal.start_local_model()` in the tests reuses it."""
+    server = acquire_shared_server()
+    try:
+        server.start()
         yield server
+    finally:
+        release_shared_server(server)
     assert server.pid is None

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
@@ -91,6 +92,34 @@ async def test_an_output_schema_is_sent_as_the_servers_json_object_grammar(serve
     assert sent["schema"]["properties"].keys() == {"city", "country"}
     assert "json_schema" not in sent
     assert out.content == City(city="Paris", country="France")
+    # the two free strings share the call's 64 tokens: the grammar closes the JSON before the cut
+    assert [p["maxLength"] for p in sent["schema"]["properties"].values()] == [32, 32]
+
+
+def test_free_strings_get_plain_bounded_patterns_and_the_callers_schema_is_left_alone() -> None:
+    schema = {
+        "type": "object",
+        "properties": {
+            "reply": {"type": "string"},
+            "code": {"type": "string", "pattern": "^[A-Z]+$"},
+            "kind": {"type": "string", "enum": ["a", "b"]},
+            "short": {"type": "string", "minLength": 1, "maxLength": 5},
+            "tags": {"type": "array", "items": {"type": "string"}},
+        },
+        "$defs": {"Note": {"type": "object", "properties": {"text": {"type": "string"}}}},
+    }
+    out = _local.grammar_strings(schema, 300)
+    props = out["properties"]
+    assert props["reply"]["maxLength"] == props["tags"]["items"]["maxLength"] == 100  # 3 unbounded share 300
+    assert out["$defs"]["Note"]["properties"]["text"]["maxLength"] == 100
+    assert props["code"] == schema["properties"]["code"] and props["kind"] == schema["properties"]["kind"]
+    assert props["short"]["maxLength"] == 5 and props["short"]["pattern"].endswith("{1,5}$")
+    plain = re.compile(props["reply"]["pattern"])
+    assert plain.fullmatch("Your order ORD-1001 ships today.")
+    assert not plain.fullmatch("two\nlines") and not plain.fullmatch('a "quote"') and not plain.fullmatch("x" * 101)
+    assert schema["properties"]["reply"] == {"type": "string"}  # a copy
+    assert _local.grammar_strings(schema, 10)["properties"]["reply"]["maxLength"] == _local.MIN_STRING_CHARS
+    assert _local.grammar_strings(schema, None)["properties"]["reply"]["pattern"].endswith("*$")  # no bound
 
 
 @pytest.mark.parametrize("path", PATHS)
