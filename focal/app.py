@@ -351,6 +351,12 @@ class Focal:
             raise RuntimeError(f"the alignment workflow ended without a TurnResult (status {out.status})")
         return result
 
+    @property
+    def local_server(self) -> LocalModelServer | None:
+        """The local model server `start_local_model` started for this `Focal` (None: not started, or a
+        server named by the environment is used)."""
+        return self._local_server
+
     async def start_local_model(self, progress: Progress | None = None) -> str:
         """Make sure the `local` provider's server answers, and return its base URL.
 

@@ -106,3 +106,45 @@ def test_the_server_does_not_outlive_its_parent_process(sig: signal.Signals) -> 
         if parent.poll() is None:
             parent.kill()
             parent.wait()
+
+
+_FOCAL_CHILD = textwrap.dedent(
+    """
+    import asyncio, sys
+    from pathlib import Path
+    from focal import Focal, FocalSettings
+
+    async def main() -> None:
+        focal = await Focal.create(FocalSettings(data_dir=Path(sys.argv[1])))
+        await focal.start_local_model()
+        print(focal.local_server.pid, flush=True)
+        if sys.argv[2] == "close":
+            await focal.aclose()
+            print("closed", flush=True)
+        else:
+            raise RuntimeError("a turn failed")  # no aclose: the process ends on an error
+
+    asyncio.run(main())
+    """
+)
+
+
+@pytest.mark.parametrize("ending", ["close", "error"])
+def test_focal_stops_the_server_it_started(tmp_path: Path, ending: str) -> None:
+    """`Focal.aclose()` stops it; a process ending on an uncaught error stops it at exit."""
+    child = subprocess.run(
+        [sys.executable, "-c", _FOCAL_CHILD, str(tmp_path), ending],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "FOCAL_EMBEDDED_DEFAULT": "true"},
+        timeout=120,
+    )
+    lines = child.stdout.split()
+    assert lines, child.stderr
+    server_pid = int(lines[0])
+    if ending == "close":
+        assert child.returncode == 0 and lines[1:] == ["closed"], child.stderr
+    else:
+        assert child.returncode == 1 and "a turn failed" in child.stderr
+    assert _gone_within(server_pid, 5)
