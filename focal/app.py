@@ -14,6 +14,7 @@ from focal.alignment import TurnInput, TurnResult
 from focal.alignment.audit import TurnStore
 from focal.alignment.leases import SessionLeases
 from focal.alignment.store import AlignmentStore
+from focal.errors import ConfigError
 from focal.execution import (
     AgnoExecutor,
     BreakerPolicy,
@@ -25,9 +26,17 @@ from focal.execution import (
     ResilientExecutor,
     RetryPolicy,
 )
+from focal.local import LocalModelServer, Progress, acquire_shared_server, local_model_available, release_shared_server
 from focal.logging import configure_logging as configure_structlog
 from focal.providers import build_model
-from focal.routing import AgentCatalogs, ModelRegistry, ModelResolver, OverrideRepository, load_routing_config
+from focal.routing import (
+    AgentCatalogs,
+    ModelRegistry,
+    ModelResolver,
+    OverrideRepository,
+    ProviderKind,
+    load_routing_config,
+)
 from focal.settings import FocalSettings
 from focal.storage import backend, make_async_engine, make_sync_engine, require_schema, upgrade
 from focal.telemetry import RunTracker, TelemetryStore
@@ -57,6 +66,7 @@ class Focal:
     _alignment: AlignmentStore | None = field(default=None, init=False, repr=False)
     _turns: TurnStore | None = field(default=None, init=False, repr=False)
     _workflow: AlignmentWorkflow | None = field(default=None, init=False, repr=False)
+    _local_server: LocalModelServer | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def open(
@@ -157,6 +167,8 @@ class Focal:
             ttl_seconds=settings.resolver_cache_ttl_seconds,
             max_tenants=settings.resolver_cache_max_entries,
             default_task_tier=settings.default_task_tier,
+            check_credentials=settings.embedded_default,
+            embedded_provider=_embedded_provider(registry, settings),
         )
         telemetry = TelemetryStore(async_engine, spill_dir=settings.data_dir / "telemetry-spill")
         runs = RunTracker(telemetry)
@@ -339,21 +351,94 @@ class Focal:
             raise RuntimeError(f"the alignment workflow ended without a TurnResult (status {out.status})")
         return result
 
+    @property
+    def local_server(self) -> LocalModelServer | None:
+        """The local model server `start_local_model` started for this `Focal` (None: not started, or a
+        server named by the environment is used)."""
+        return self._local_server
+
+    async def start_local_model(self, progress: Progress | None = None) -> str:
+        """Make sure the `local` provider's server answers, and return its base URL.
+
+        When `FOCAL_LOCAL_BASE_URL` / `LLAMA_CPP_BASE_URL` names a server, that one is used as it is.
+        Otherwise this process's shared `LocalModelServer` is started (the bundled model, or the file of
+        `FOCAL_LOCAL_MODEL_PATH`; 1-2 s on 2 cores) and the `local` provider is pointed at it until
+        `close()` / `aclose()`. Calls never start it: a host calls this when a resolution is on `local`
+        (`Resolution.source` `EMBEDDED_DEFAULT`, or a catalog or override naming `local`).
+
+        Args:
+            progress: called with a status line while the server starts (e.g. for a spinner).
+
+        Raises:
+            ConfigError: models.yaml has no local provider with a model.
+            LocalModelMissing: the `local` extra (`pip install 'focal[local]'`) or the model file is missing.
+            LocalModelError: the server exited while starting (its stderr included) or did not answer in time.
+        """
+        provider = _local_provider(self.registry)
+        if provider is None:
+            raise ConfigError("no provider of kind 'local' with a model in models.yaml", path=self.registry.source)
+        configured = self.registry.connection(provider).base_url_from_env()
+        if configured:
+            return configured
+        if self._local_server is None:
+            server = acquire_shared_server(self.settings.local_model_path)
+            try:
+                await server.astart(progress)
+            except BaseException:
+                release_shared_server(server)
+                raise
+            self._local_server = server
+            self.registry.point_at(provider, server.base_url)
+            await self.executor.caller.aclose()  # models built before were aimed at another URL
+        return self._local_server.base_url
+
+    def _release_local_server(self) -> None:
+        server, self._local_server = self._local_server, None
+        if server is None:
+            return
+        provider = _local_provider(self.registry)
+        if provider is not None:
+            self.registry.point_at(provider, None)
+        release_shared_server(server)  # the last user of the process's server stops it
+
     def close(self) -> None:
         """Release database connections (sync callers; telemetry still queued is spilled to JSONL and
-        replayed by the next `Focal`)."""
+        replayed by the next `Focal`), and stop the local model server this `Focal` started."""
         self.telemetry.close_sync()
         self.engine.dispose()
         self.async_engine.sync_engine.dispose()
+        self._release_local_server()
 
     async def aclose(self) -> None:
         """Finish budget bookkeeping of cancelled calls, close provider HTTP connections, flush telemetry,
-        then release database connections."""
-        await self.executor.drain()
-        await self.executor.caller.aclose()
-        await self.telemetry.aclose()
-        await self.async_engine.dispose()
-        self.engine.dispose()
+        release database connections, then stop the local model server this `Focal` started."""
+        try:
+            await self.executor.drain()
+            await self.executor.caller.aclose()
+            await self.telemetry.aclose()
+            await self.async_engine.dispose()
+            self.engine.dispose()
+        finally:
+            await asyncio.to_thread(self._release_local_server)
+
+
+def _local_provider(registry: ModelRegistry) -> str | None:
+    """The first provider of kind `local` that lists a model."""
+    for name in registry.providers():
+        if registry.connection(name).kind is ProviderKind.LOCAL and registry.models(name):
+            return name
+    return None
+
+
+def _embedded_provider(registry: ModelRegistry, settings: FocalSettings) -> str | None:
+    """The local provider when the embedded default can use it: a server named by the environment, or
+    the `local` extra installed (with the model file)."""
+    provider = _local_provider(registry)
+    if provider is None or not settings.embedded_default:
+        return None
+    if registry.connection(provider).base_url_from_env() or local_model_available(settings.local_model_path):
+        return provider
+    return None
 
 
 async def _close_when_opened(opening: asyncio.Future[Focal]) -> None:

@@ -10,7 +10,9 @@
     - `TurnExistsError` (`focal.alignment`): the turn's number is already recorded — another turn of
       the session (perhaps in another process) got there first; nothing was written.
 
-The execution layer (`focal.execution.errors`) extends this tree with run-time failures; the workflows
+The execution layer (`focal.execution.errors`) extends this tree with run-time failures; `focal.local` with
+`LocalModelError` (the local model server did not start) and its `LocalModelMissing` (the `local` extra or
+a model file is missing); the workflows
 add `SessionOwnershipError` and `SessionBusyError` (`focal.workflows`), the tools `ToolError` (`focal.tools`).
 """
 

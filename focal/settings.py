@@ -68,6 +68,16 @@ class FocalSettings(BaseSettings):
     max_regenerations: int = Field(
         default=2, ge=0, le=10, description="Replies rewritten after a hard-rule violation before the FALLBACK."
     )
+    embedded_default: bool = Field(
+        default=True,
+        description="A catalog's model whose provider has no credentials in the environment is replaced by its "
+        "first fallback that has them, else by the local model (same tier); false: resolve as the catalogs say.",
+    )
+    local_model_path: Path | None = Field(
+        default=None,
+        description="A GGUF file (a ChatML instruct model) the local model server serves instead of the bundled "
+        "SmolLM2-135M-Instruct.",
+    )
     session_wait_seconds: float = Field(
         default=30.0, gt=0, description="How long a turn waits for another turn of its session to finish."
     )
@@ -77,7 +87,7 @@ class FocalSettings(BaseSettings):
         "connection broken by a database restart fails the one statement using it, then the pool is refreshed.",
     )
 
-    @field_validator("data_dir", "config_dir")
+    @field_validator("data_dir", "config_dir", "local_model_path")
     @classmethod
     def _expand_home(cls, value: Path | None) -> Path | None:
         # `FOCAL_DATA_DIR=~/fd`: the shell does not expand a `~` inside a value

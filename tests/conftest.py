@@ -37,6 +37,9 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for name in ("OPENAI_BASE_URL", "ANTHROPIC_BASE_URL", "OLLAMA_HOST", "OPENAI_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("FOCAL_DATA_DIR", str(tmp_path / "data"))
+    # No test has provider keys, so with the embedded default every catalog would resolve to the local
+    # model: tests resolve as the catalogs say; the embedded default's own tests turn it back on.
+    monkeypatch.setenv("FOCAL_EMBEDDED_DEFAULT", "false")
 
 
 @pytest.fixture(scope="session")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -37,6 +37,10 @@ class ProviderKind(StrEnum):
     OLLAMA = "ollama"
     LOCAL = "local"  # llama.cpp's OpenAI-compatible server
     HYBRID = "hybrid"  # best-of: each tier points at another provider's model
+
+
+_AUTH_TOKEN_ENV = {ProviderKind.ANTHROPIC: "ANTHROPIC_AUTH_TOKEN"}
+"""Credentials a provider's SDK accepts instead of its API key."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -90,12 +94,39 @@ class ProviderConnection:
 
     def base_url(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The URL to use: `FOCAL_<NAME>_BASE_URL`, then the SDK's variables, then the file's value."""
+        return self.base_url_from_env(environ) or self.base_url_default
+
+    def base_url_from_env(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """The URL an environment variable sets (`FOCAL_<NAME>_BASE_URL`, then the SDK's), if any."""
         env = os.environ if environ is None else environ
         for name in (self.focal_base_url_env, *self.base_url_env):
             value = env.get(name)
             if value:
                 return value
-        return self.base_url_default
+        return None
+
+    def missing_credentials(self, environ: Mapping[str, str] | None = None) -> str | None:
+        """Why the environment does not let Focal reach this provider, or None when it does.
+
+        A provider is reachable when its key variable is set (Anthropic: or its auth token), or when a base
+        URL variable points it at a server explicitly; Ollama, which needs no key, only through its host
+        variables (the file's URL is where Ollama usually listens, not proof that it runs). The local and
+        hybrid providers need nothing.
+        """
+        env = os.environ if environ is None else environ
+        if self.kind in (ProviderKind.LOCAL, ProviderKind.HYBRID):
+            return None
+        url_vars = (self.focal_base_url_env, *self.base_url_env)
+        if self.base_url_from_env(env):
+            return None
+        if self.api_key_env:
+            token = _AUTH_TOKEN_ENV.get(self.kind)
+            if env.get(self.api_key_env) or (token and env.get(token)):
+                return None
+            return f"no {self.api_key_env} in the environment"
+        if self.kind is ProviderKind.OLLAMA:
+            return f"no {' or '.join(url_vars)} in the environment"
+        return None
 
     def api_key(self, environ: Mapping[str, str] | None = None) -> str | None:
         """The API key from the configured environment variable, if any."""
@@ -153,6 +184,11 @@ class _ModelEntry(BaseModel):
 
     id: str = Field(min_length=1)
     tier: Tier
+    also_tiers: list[Tier] = Field(
+        default_factory=list,
+        description="Other tiers this model serves, as if listed there too (the embedded local model serves every "
+        "tier); the first model listed in a tier stays its default.",
+    )
     input_cost_per_million: NonNegativePrice
     output_cost_per_million: NonNegativePrice
     cached_input_cost_per_million: NonNegativePrice | None = None
@@ -167,6 +203,8 @@ class _ModelEntry(BaseModel):
     def _output_fits_window(self) -> _ModelEntry:
         if self.max_output_tokens > self.context_window:
             raise ValueError("max_output_tokens is larger than context_window")
+        if self.tier in self.also_tiers or len(set(self.also_tiers)) != len(self.also_tiers):
+            raise ValueError("also_tiers repeats a tier")
         return self
 
 
@@ -205,6 +243,7 @@ class ModelRegistry:
     _tier_default: dict[tuple[str, Tier], ModelInfo] = field(default_factory=dict)
     _by_id: dict[str, list[ModelInfo]] = field(default_factory=dict)
     _parsed: dict[str, ModelInfo] = field(default_factory=dict)
+    _file_urls: dict[str, str | None] = field(default_factory=dict)
 
     # --- loading ---------------------------------------------------------------------------
 
@@ -247,13 +286,15 @@ class ModelRegistry:
                     ConfigError("only a hybrid provider may map tiers", path=path, key=f"providers.{name}.tiers")
                 )
             for i, m in enumerate(entry.models):
-                info = ModelInfo(provider=name, **m.model_dump())
+                info = ModelInfo(provider=name, **m.model_dump(exclude={"also_tiers"}))
                 if info.ref in registry._by_ref:
                     problems.append(
                         ConfigError(f"duplicate model id {m.id!r}", path=path, key=f"providers.{name}.models[{i}].id")
                     )
                     continue
                 registry._add(info)
+                for tier in m.also_tiers:  # the same model, as that tier's (`local:capable`)
+                    registry._tier_default.setdefault((name, tier), replace(info, tier=tier))
         for name, entry in hybrids:
             for tier, ref in entry.tiers.items():
                 key = f"providers.{name}.tiers.{tier.value}"
@@ -297,6 +338,18 @@ class ModelRegistry:
             return self._connections[provider]
         except KeyError:
             raise NotFoundError(f"unknown provider {provider!r} (providers: {', '.join(self._connections)})") from None
+
+    def point_at(self, provider: str, base_url: str | None) -> None:
+        """Aim a provider at a server found at run time (the local model server `Focal` starts); None: back
+        to the file's URL. Environment variables still win (`ProviderConnection.base_url`).
+
+        Raises:
+            NotFoundError: unknown provider.
+        """
+        connection = self.connection(provider)
+        original = self._file_urls.setdefault(provider, connection.base_url_default)
+        url = original if base_url is None else base_url
+        self._connections[provider] = replace(connection, base_url_default=url)
 
     def models(self, provider: str | None = None) -> list[ModelInfo]:
         """Every model (of one provider if given), in file order."""

@@ -3,6 +3,12 @@
 Precedence: tenant override for the step > tenant override for `*` > the agent's catalog >
 the step's task type → tier, on the agent's default provider.
 
+With `check_credentials` (what `Focal` does), a catalog's or task default's choice whose provider the
+environment gives no credentials (`ProviderConnection.missing_credentials`) is replaced, and the
+resolution says so: by its first fallback that has them (`CREDENTIALED_FALLBACK`), else by the same tier
+on the embedded local model when one is available (`EMBEDDED_DEFAULT`). A tenant override is kept (its
+reason notes the missing credentials): the tenant asked for that provider.
+
 Resolutions are cached per tenant. A change made through the `OverrideRepository` in this
 process invalidates the tenant at once; changes made by other processes are picked up when the
 tenant's entry expires (`ttl_seconds`, `FOCAL_RESOLVER_CACHE_TTL_SECONDS`).
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -35,6 +42,10 @@ class ResolutionSource(StrEnum):
     TENANT_OVERRIDE = "tenant_override"
     AGENT_CATALOG = "agent_catalog"
     TASK_DEFAULT = "task_default"
+    CREDENTIALED_FALLBACK = "credentialed_fallback"
+    """The catalog's choice has no credentials in the environment: its first fallback that has them."""
+    EMBEDDED_DEFAULT = "embedded_default"
+    """No provider of the catalog's choice or its chain has credentials: the embedded local model, same tier."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -85,11 +96,18 @@ _Read = tuple[_Reads, int, int, float]
 """A read in flight: its tenant's `_Reads`, the generation, the global epoch and the clock when it began."""
 
 
+_NOT_IN_DEFAULT_CHAINS = (ProviderKind.HYBRID, ProviderKind.LOCAL)
+
+
 def default_fallback_chain(registry: ModelRegistry, model: ModelInfo) -> list[ModelInfo]:
-    """Same tier on every other real provider (file order), then the next tier down on the same provider."""
+    """Same tier on every other real provider (file order), then the next tier down on the same provider.
+
+    The embedded local model (`local` kind) is in no other model's default chain: a tiny model on a
+    server that may not run is no stand-in for a provider's model (name it in a chain to have it).
+    """
     chain: list[ModelInfo] = []
     for provider in registry.providers():
-        if provider == model.provider or registry.connection(provider).kind is ProviderKind.HYBRID:
+        if provider == model.provider or registry.connection(provider).kind in _NOT_IN_DEFAULT_CHAINS:
             continue
         if registry.has(provider, model.tier):
             chain.append(registry.get(provider, model.tier))
@@ -111,14 +129,25 @@ class ModelResolver:
         ttl_seconds: float = 5.0,
         max_tenants: int = 200_000,
         default_task_tier: Tier | None = None,
+        check_credentials: bool = False,
+        embedded_provider: str | None = None,
+        environ: Mapping[str, str] | None = None,
         clock=time.monotonic,  # type: ignore[no-untyped-def]
     ) -> None:
+        """Args (besides the obvious):
+        check_credentials: replace a catalog choice whose provider has no credentials (see the module doc).
+        embedded_provider: the provider of the embedded local model (`local`), when it is available.
+        environ: where credentials are looked up (default: `os.environ`, read at each cache miss).
+        """
         self.registry = registry
         self.catalogs = catalogs
         self.overrides = overrides
         self._ttl = ttl_seconds
         self._max_tenants = max_tenants
         self._default_tier = default_task_tier
+        self._check_credentials = check_credentials
+        self._embedded = embedded_provider
+        self._environ = environ
         self._clock = clock
         self._cache: dict[str, _TenantEntry] = {}
         # only the cache-miss path and `invalidate` take the lock; a hit is a plain dict lookup
@@ -311,6 +340,15 @@ class ModelResolver:
             chain = default_fallback_chain(self.registry, model)
             fallback_source = "default"
         chain = _dedupe(model, chain)
+        max_tokens = cfg.max_tokens
+        if self._check_credentials:
+            missing = self._missing_credentials(model)
+            if missing and source is ResolutionSource.TENANT_OVERRIDE:
+                reason += f" (note: {missing}: its calls will fail)"
+            elif missing:
+                model, chain, source, reason = self._with_credentials(model, chain, source, reason, missing)
+                if max_tokens is not None:
+                    max_tokens = min(max_tokens, model.max_output_tokens)
         return Resolution(
             tenant_id=tenant_id,
             agent_id=catalog.agent_id,
@@ -322,8 +360,38 @@ class ModelResolver:
             reason=reason,
             fallback_source=fallback_source,
             temperature=cfg.temperature,
-            max_tokens=cfg.max_tokens,
+            max_tokens=max_tokens,
             timeout_seconds=cfg.timeout_seconds,
+        )
+
+    def _missing_credentials(self, model: ModelInfo) -> str | None:
+        return self.registry.connection(model.provider).missing_credentials(self._environ)
+
+    def _with_credentials(
+        self, model: ModelInfo, chain: list[ModelInfo], source: ResolutionSource, reason: str, missing: str
+    ) -> tuple[ModelInfo, list[ModelInfo], ResolutionSource, str]:
+        """Replace `model`, whose provider has no credentials: by its first fallback that has them, else by
+        the embedded local model (same tier). Fallbacks without credentials are dropped either way."""
+        usable = [m for m in chain if self._missing_credentials(m) is None]
+        if usable:
+            chosen = usable[0]
+            return (
+                chosen,
+                usable[1:],
+                ResolutionSource.CREDENTIALED_FALLBACK,
+                f"{missing}: {model.ref} -> {chosen.ref}, its first fallback with credentials; {reason}",
+            )
+        tier = model.tier
+        if self._embedded is None or not self.registry.has(self._embedded, tier):
+            return model, chain, source, f"{reason} (note: {missing}: its calls will fail)"
+        local = self.registry.get(self._embedded, tier)
+        fallbacks = [m for m in default_fallback_chain(self.registry, local) if self._missing_credentials(m) is None]
+        return (
+            local,
+            _dedupe(local, fallbacks),
+            ResolutionSource.EMBEDDED_DEFAULT,
+            f"{missing}: {model.provider}:{tier.value} -> {local.provider}:{tier.value} (embedded default, "
+            f"{local.ref}) instead of {model.ref}; {reason}",
         )
 
     def _override_model(self, override: TenantOverride, ref: str, column: str) -> ModelInfo:

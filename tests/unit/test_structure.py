@@ -12,7 +12,15 @@ from focal import FocalSettings
 from focal._config_dir import default_config_dir
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ["focal.routing", "focal.storage", "focal.execution", "focal.telemetry", "focal.providers", "focal.logging"]
+PACKAGES = [
+    "focal.routing",
+    "focal.storage",
+    "focal.execution",
+    "focal.telemetry",
+    "focal.providers",
+    "focal.logging",
+    "focal.local",
+]
 
 
 @pytest.mark.parametrize("package", PACKAGES)

@@ -195,18 +195,6 @@ def _edit(path: Path, old: str, new: str) -> None:
         ("default_provider: anthropic\n", "", "default_provider", "Field required"),
         (
             "    provider: openai\n    tier: capable",
-            "    provider: local\n    tier: capable",
-            "steps.enforcement.tier",
-            "provider 'local' has no model in tier 'capable'",
-        ),
-        (
-            "    provider: openai\n    tier: capable",
-            "    provider: local",
-            "steps.enforcement.provider",
-            "provider 'local' has no model in tier 'capable'",
-        ),
-        (
-            "    provider: openai\n    tier: capable",
             "    provider: azure",
             "steps.enforcement.provider",
             "unknown provider 'azure'",
@@ -243,6 +231,27 @@ def test_bad_catalogs_name_file_and_key(
     ]
     matching = next(p for p in info.value.problems if p.key == key)
     assert str(matching).startswith(f"{support}: {key}: ")
+
+
+@pytest.mark.parametrize(
+    ("new", "key"),
+    [
+        ("    provider: local\n    tier: capable", "steps.enforcement.tier"),
+        ("    provider: local", "steps.enforcement.provider"),
+    ],
+)
+def test_a_provider_without_the_tier_is_named_at_the_hint_that_chose_it(
+    tmp_path: Path, config_dir: Path, new: str, key: str
+) -> None:
+    configs = _dir(tmp_path, config_dir)
+    _edit(configs / "models.yaml", "        also_tiers: [capable, premium]\n", "")  # local: cheap only
+    support = configs / "agents" / "support.yaml"
+    _edit(support, "    provider: openai\n    tier: capable", new)
+    with pytest.raises(ConfigError) as info:
+        AgentCatalogs.load(configs / "agents", ModelRegistry.load(configs / "models.yaml"))
+    assert [str(p) for p in info.value.problems] == [
+        f"{support}: {key}: provider 'local' has no model in tier 'capable'"
+    ]
 
 
 def test_max_tokens_is_checked_against_the_task_default_model_too(

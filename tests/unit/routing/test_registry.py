@@ -45,8 +45,24 @@ def test_lookups(registry: ModelRegistry, config_dir: Path) -> None:
     assert [m.id for m in registry.models("ollama")] == ["llama3.2:3b", "llama3.1:8b", "llama3.1:70b"]
     assert registry.get("ollama", "cheap").cached_input_cost_per_million is None  # omitted in the file
     assert registry.get("ollama", "cheap").supports_vision is False  # the default
-    assert registry.models("local") == []
-    assert len(registry.models()) == 11  # hybrid adds no models of its own
+    assert [m.id for m in registry.models("local")] == ["smollm2-135m-instruct"]
+    assert len(registry.models()) == 12  # hybrid adds no models of its own
+
+
+def test_one_model_may_serve_several_tiers(registry: ModelRegistry) -> None:
+    cheap, capable, premium = (registry.get("local", t) for t in Tier)
+    assert cheap.id == capable.id == premium.id == "smollm2-135m-instruct"
+    assert (cheap.tier, capable.tier, premium.tier) == (Tier.CHEAP, Tier.CAPABLE, Tier.PREMIUM)
+    assert capable.ref == cheap.ref == "local/smollm2-135m-instruct"
+    assert capable.breaker_key == "local:capable"
+    assert registry.parse_ref("local/smollm2-135m-instruct") is cheap  # by id: its own tier
+    assert registry.models("local") == [cheap]
+
+
+@pytest.fixture
+def cheap_only_local(tmp_path: Path, config_dir: Path) -> ModelRegistry:
+    """The shipped registry with a `local` model in the cheap tier only."""
+    return ModelRegistry.load(_broken(tmp_path, config_dir, "        also_tiers: [capable, premium]\n", ""))
 
 
 def test_hybrid_tiers_point_at_real_models(registry: ModelRegistry) -> None:
@@ -61,15 +77,21 @@ def test_hybrid_tiers_point_at_real_models(registry: ModelRegistry) -> None:
 
 def test_has(registry: ModelRegistry) -> None:
     assert registry.has("openai", "premium") and registry.has("hybrid", Tier.CAPABLE)
-    assert not registry.has("local", "cheap")
+    assert registry.has("local", "premium")
     assert not registry.has("azure", "cheap")
+
+
+def test_has_no_model_in_a_tier(cheap_only_local: ModelRegistry) -> None:
+    assert cheap_only_local.has("local", "cheap") and not cheap_only_local.has("local", "capable")
+    with pytest.raises(NotFoundError, match="provider 'local' has no model in tier 'capable'"):
+        cheap_only_local.get("local", "capable")
+    with pytest.raises(NotFoundError, match="provider 'local' has no model in tier 'premium'"):
+        cheap_only_local.parse_ref("local:premium")
 
 
 def test_get_unknown(registry: ModelRegistry) -> None:
     with pytest.raises(NotFoundError, match=r"unknown provider 'azure' \(providers: anthropic, openai, ollama"):
         registry.get("azure", "cheap")
-    with pytest.raises(NotFoundError, match="provider 'local' has no model in tier 'cheap'"):
-        registry.get("local", "cheap")
     with pytest.raises(NotFoundError, match="provider 'openai' has no model in tier 'gold'"):
         registry.get("openai", "gold")
     with pytest.raises(NotFoundError, match="unknown provider 'azure'"):
@@ -139,7 +161,6 @@ def test_references(registry: ModelRegistry) -> None:
         ("nope:cheap", NotFoundError, "unknown provider 'nope' (providers: anthropic, openai, ollama, local, hybrid)"),
         ("nope/some-model", NotFoundError, "unknown provider 'nope'"),
         ("openai/gpt-9", NotFoundError, "unknown model 'openai/gpt-9'"),
-        ("local:cheap", NotFoundError, "provider 'local' has no model in tier 'cheap'"),
         ("hybrid/gpt-4o-mini", NotFoundError, "(a hybrid provider is referenced by tier, e.g. hybrid:cheap)"),
     ],
 )
@@ -343,10 +364,10 @@ def _broken(tmp_path: Path, config_dir: Path, old: str, new: str) -> Path:
         ("cheap: openai/gpt-4o-mini", "cheap: openai:gold", "providers.hybrid.tiers.cheap", "tier 'gold'"),
         ("cheap: openai/gpt-4o-mini", "cheap: azure:cheap", "providers.hybrid.tiers.cheap", "unknown provider 'azure'"),
         (
-            "cheap: openai/gpt-4o-mini",
-            "cheap: local:cheap",
-            "providers.hybrid.tiers.cheap",
-            "provider 'local' has no model in tier 'cheap'",
+            "        also_tiers: [capable, premium]\n",
+            "        also_tiers: [capable, cheap]\n",
+            "providers.local.models[0]",
+            "also_tiers repeats a tier",
         ),
         (
             "cheap: openai/gpt-4o-mini",
@@ -368,8 +389,8 @@ def _broken(tmp_path: Path, config_dir: Path, old: str, new: str) -> Path:
         ("tier: cheap", "tier: bargain", "providers.anthropic.models[0].tier", "Input should be 'cheap'"),
         ("timeout_seconds: 120", "timeout_seconds: 0", "providers.ollama.timeout_seconds", "greater than 0"),
         (
-            "    models: []\n",
-            "    models: []\n    tiers:\n      cheap: openai:cheap\n",
+            "    base_url_env: [LLAMA_CPP_BASE_URL]\n",
+            "    base_url_env: [LLAMA_CPP_BASE_URL]\n    tiers:\n      cheap: openai:cheap\n",
             "providers.local.tiers",
             "only a hybrid provider may map tiers",
         ),

@@ -38,7 +38,7 @@ def _refs(resolution: Resolution) -> list[str]:
 
 
 def test_default_fallback_chain(registry: ModelRegistry) -> None:
-    # same tier on every other real provider in file order (local has no models, hybrid is skipped),
+    # same tier on every other real provider in file order (the embedded local model and hybrid are skipped),
     # then the next tier down on the model's own provider
     sonnet = registry.get("anthropic", "capable")
     assert [m.ref for m in default_fallback_chain(registry, sonnet)] == [
