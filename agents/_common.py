@@ -2,7 +2,10 @@
 
 Outputs are strict about meaning (a confidence above 1, an unknown verdict or action, an empty id is
 rejected) and lenient about form, because small local models answer too: unknown keys are ignored,
-numbers are accepted where text is expected, over-long text is clipped rather than refused. Their JSON
+numbers are accepted where text is expected, over-long text is clipped rather than refused, and an
+entry of a list that is invalid is left out (`Entries`) rather than failing the whole answer: the
+caller then sees no decision or verdict for it, which it already treats as "not applied" or, for a
+hard rule, as a violation. Their JSON
 schema carries no `default` and no `title` (OpenAI's strict structured outputs refuse `default`) and no
 length keywords; every limit is applied by a validator instead.
 
@@ -14,14 +17,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, TypeVar
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, ValidationError, WrapValidator
+from pydantic_core.core_schema import ValidatorFunctionWrapHandler
 
 from focal.alignment import Situation
 
 __all__ = [
     "HISTORY_ENTRIES",
+    "Entries",
     "History",
     "Id",
     "ModelOutput",
@@ -94,6 +99,25 @@ Id = Annotated[str, AfterValidator(_id)]
 OptionalId = Annotated[str | None, BeforeValidator(_optional_id), AfterValidator(lambda v: _id(v) if v else v)]
 ShortText = Annotated[str, BeforeValidator(_as_text), AfterValidator(_short)]
 """A reason or fact: one line, clipped to `SHORT_TEXT_CHARS`."""
+
+
+def _valid_entries(value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+    """Validate a list entry by entry, leaving out the entries that fail."""
+    if not isinstance(value, list | tuple):
+        return handler(value)
+    kept: list[Any] = []
+    for entry in value:
+        try:
+            kept.extend(handler([entry]))
+        except ValidationError:
+            continue
+    return tuple(kept)
+
+
+_Entry = TypeVar("_Entry")
+Entries = Annotated[tuple[_Entry, ...], WrapValidator(_valid_entries)]
+"""`Entries[X]`: a tuple of X whose invalid entries are left out (a model's one bad entry does not cost
+the whole answer)."""
 
 
 def value_text(value: Any, limit: int) -> str:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, Final
 
 from agno.agent import Agent
 from focal.agents._common import (
+    Entries,
     History,
     Id,
     ModelOutput,
@@ -83,7 +84,7 @@ class SituationSnapshot(ModelOutput):
     facts: Annotated[tuple[ShortText, ...], AfterValidator(lambda facts: facts[:MAX_FACTS])] = Field(
         default=(), description="Up to 5 short facts the user states."
     )
-    variables: tuple[CandidateVariable, ...] = Field(
+    variables: Entries[CandidateVariable] = Field(
         default=(), description="Values the user gave for listed variables; never guessed."
     )
     scenario_signal: OptionalId = Field(
@@ -92,7 +93,7 @@ class SituationSnapshot(ModelOutput):
     wants_to_leave: bool = Field(
         default=False, description="True only if the user wants to stop or leave the active scenario."
     )
-    rules: tuple[RuleFilterDecision, ...] = Field(
+    rules: Entries[RuleFilterDecision] = Field(
         default=(), description="Exactly one decision for every rule listed under Rules (none if no Rules)."
     )
 

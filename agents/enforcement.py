@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Final, Literal
 
 from agno.agent import Agent
-from focal.agents._common import Id, ModelOutput, ShortText, clip, join_sections, section, value_text
+from focal.agents._common import Entries, Id, ModelOutput, ShortText, clip, join_sections, section, value_text
 from pydantic import BeforeValidator, Field
 
 from focal.alignment import Rule
@@ -40,7 +40,7 @@ class JudgeVerdict(ModelOutput):
 class JudgeResult(ModelOutput):
     """One verdict per hard rule judged."""
 
-    verdicts: tuple[JudgeVerdict, ...] = Field(description="Exactly one verdict for every listed rule.")
+    verdicts: Entries[JudgeVerdict] = Field(description="Exactly one verdict for every listed rule.")
 
     def complies(self, rule_id: str) -> bool:
         """True only if the rule was judged and every verdict on it is `complies` (fail closed)."""

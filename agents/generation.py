@@ -11,6 +11,7 @@ from typing import Annotated, Final
 
 from agno.agent import Agent
 from focal.agents._common import (
+    Entries,
     History,
     Id,
     ModelOutput,
@@ -44,8 +45,8 @@ class GeneratedReply(ModelOutput):
     """The reply and what it followed (for the audit)."""
 
     reply: Annotated[str, AfterValidator(_reply)] = Field(description="The message to send to the user, text only.")
-    rule_ids: tuple[Id, ...] = Field(default=(), description="Ids of the rules the reply follows.")
-    template_ids: tuple[Id, ...] = Field(default=(), description="Ids of the suggested templates the reply uses.")
+    rule_ids: Entries[Id] = Field(default=(), description="Ids of the rules the reply follows.")
+    template_ids: Entries[Id] = Field(default=(), description="Ids of the suggested templates the reply uses.")
 
 
 INSTRUCTIONS = """\

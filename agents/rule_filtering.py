@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Final
 
 from agno.agent import Agent
-from focal.agents._common import Id, ModelOutput, ShortText, clip, join_sections, section, situation_section
+from focal.agents._common import Entries, Id, ModelOutput, ShortText, clip, join_sections, section, situation_section
 from pydantic import Field
 
 from focal.alignment import RankedRule, Rule, Situation
@@ -31,7 +31,7 @@ class RuleFilterDecision(ModelOutput):
 class RuleFilterResult(ModelOutput):
     """One decision per candidate rule."""
 
-    decisions: tuple[RuleFilterDecision, ...] = Field(description="Exactly one decision for every listed rule.")
+    decisions: Entries[RuleFilterDecision] = Field(description="Exactly one decision for every listed rule.")
 
     def applied_ids(self) -> tuple[str, ...]:
         """The ids the model said apply (a rule answered twice applies only if every answer says so)."""

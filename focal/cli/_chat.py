@@ -16,7 +16,7 @@ from rich.markup import escape
 from focal.alignment import TurnResult
 from focal.app import Focal
 from focal.cli._audit import explain_turn
-from focal.cli._common import console, handle_errors, print_table, settings
+from focal.cli._common import console, handle_errors, print_table, quiet_logs_for_conversation, settings
 from focal.cli._local import start_local_model_if_needed
 from focal.cli._turn_view import turn_panel
 from focal.errors import FocalError
@@ -38,6 +38,7 @@ def chat(
     user: str | None = typer.Option(None, "--user", "-u", help="The customer the tools act for (a host's user id)."),
 ) -> None:
     """Chat with an agent through the alignment workflow (the local model when no provider key is set)."""
+    quiet_logs_for_conversation()
     with asyncio.Runner() as runner:  # one loop for the whole chat; Ctrl-C inside a turn cancels it
         with console.status("opening the database…"):
             focal = runner.run(Focal.create(settings()))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import logging
+import os
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
@@ -20,6 +22,7 @@ from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from focal.errors import ConfigError, FocalError
+from focal.logging import configure_logging
 from focal.settings import FocalSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -63,6 +66,26 @@ def _debugging() -> bool:
         return settings().log_level == "debug"
     except Exception:  # a bad setting is reported on its own; do not mask the original error
         return False
+
+
+def _drop_record(record: logging.LogRecord) -> bool:
+    return False
+
+
+def quiet_logs_for_conversation() -> None:
+    """For commands that hold a conversation on screen (`demo`, `chat`): Agno's own log lines (it prints a
+    failed step's traceback to stdout) are dropped, since Focal reports every failure itself, and Focal's
+    warnings (a retried call) stay in the telemetry rather than between the turns. `FOCAL_LOG_LEVEL`, when
+    set, keeps its level; `debug` keeps Agno's lines too."""
+    current = settings()
+    if "FOCAL_LOG_LEVEL" not in os.environ:
+        configure_logging(current.log_format, "error")
+    if current.log_level == "debug" and "FOCAL_LOG_LEVEL" in os.environ:
+        return
+    for name in ("agno", "agno-team", "agno-workflow"):
+        agno_logger = logging.getLogger(name)
+        if _drop_record not in agno_logger.filters:
+            agno_logger.addFilter(_drop_record)
 
 
 def _first_line(exc: BaseException) -> str:

@@ -14,7 +14,17 @@ from rich.console import Console
 from sqlalchemy.engine import make_url
 
 from focal.app import Focal
-from focal.cli._common import JSON_OPTION, console, err_console, handle_errors, money, print_json, print_table, settings
+from focal.cli._common import (
+    JSON_OPTION,
+    console,
+    err_console,
+    handle_errors,
+    money,
+    print_json,
+    print_table,
+    quiet_logs_for_conversation,
+    settings,
+)
 from focal.cli._local import start_local_model_if_needed
 from focal.cli._turn_view import turn_object, turn_panel
 from focal.telemetry import TelemetryAnalytics, write_report
@@ -39,6 +49,7 @@ REPORT_FILE = "focal-demo-report.html"
 def demo(as_json: bool = JSON_OPTION) -> None:
     """Hold a scripted conversation for two tenants through the alignment workflow (on the local model when
     no provider key is set), show why each reply is what it is, then what the calls cost."""
+    quiet_logs_for_conversation()
     asyncio.run(_demo(as_json))
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pexpect
 import pytest
 from focal.tools import seed_demo_data
-from tests.llm.conftest import is_alive
 
 from focal.app import Focal
 from focal.settings import FocalSettings
+from tests.llm.conftest import is_alive
 
 pytestmark = pytest.mark.llm
 

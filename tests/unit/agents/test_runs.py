@@ -97,6 +97,6 @@ async def test_copies_for_two_tenants_run_concurrently_without_touching_the_temp
 
 async def test_an_answer_outside_the_schema_is_not_typed() -> None:
     # G16: Agno still completes the run with the raw text; the executor must refuse it (never parse it here)
-    agent, _ = _copy(STEP_AGENTS["enforcement"], json.dumps({"verdicts": [{"rule_id": "x", "verdict": "pass"}]}))
+    agent, _ = _copy(STEP_AGENTS["enforcement"], json.dumps({"verdict": "pass", "rule": "x"}))
     out = await agent.arun("## Reply\nhi", session_id="acme:s2")
     assert not isinstance(out.content, JudgeResult)
