@@ -175,9 +175,9 @@ def extraction_input(
     history: History = (),
     rules: Sequence[Rule] = (),
 ) -> str:
-    """The extraction prompt: recent conversation, where the session is, the variables (those the active
-    step collects marked `[asked now]`, known values shown), the scenarios, the rules to judge, then the
-    message.
+    """The extraction prompt: the scenarios, the variables (those the active step collects marked
+    `[asked now]`, known values shown), the rules to judge, where the session is, the recent conversation,
+    then the message.
 
     Args:
         message: the user's message.
@@ -201,11 +201,13 @@ def extraction_input(
         f"- {s.id}: {clip(s.name, 80)}. When: {clip(s.entry_when or s.description or s.name, 200)}"
         for s in (config.scenarios[i] for i in sorted(config.scenarios))
     ]
+    # what a tenant's configuration fixes comes first, what this turn changes last: a server that keeps
+    # prompt states (the local model's) reads the shared beginning once
     return join_sections(
-        history_section(history),
-        f"## Active scenario\n{position}",
-        section("Variables", variables) or "## Variables\nnone",
         section("Scenarios", scenarios) or "## Scenarios\nnone",
+        section("Variables", variables) or "## Variables\nnone",
         section("Rules", rule_lines(rules)),
+        f"## Active scenario\n{position}",
+        history_section(history),
         f"## Message\n{clip(message, MESSAGE_CHARS)}",
     )

@@ -22,7 +22,7 @@ from benchmarks._runner import DEFAULT_PG, Benchmark, Options, run_benchmarks
 
 os.environ.setdefault("AGNO_TELEMETRY", "false")  # a benchmark never phones home (Focal itself leaves env alone)
 
-BENCHMARKS = ["resolver", "executor", "telemetry_writes", "alignment", "turn"]
+BENCHMARKS = ["resolver", "executor", "telemetry_writes", "alignment", "turn", "local"]
 """Every benchmark module, in the order `python -m benchmarks` runs them. A module has `run(options) ->
 list[Metric]` (raising `benchmarks._runner.Unavailable` when it cannot run here) and `main(argv)`."""
 

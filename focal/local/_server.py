@@ -42,6 +42,8 @@ Progress = Callable[[str], None]
 HOST = "127.0.0.1"
 POLL_SECONDS = 0.1
 STDERR_TAIL_CHARS = 2000
+PROMPT_CACHE_BYTES = 512 * 2**20
+"""RAM for the server's prompt cache (a full 2048-token state of SmolLM2-135M is about 50 MB)."""
 
 
 def _free_port() -> int:
@@ -140,6 +142,12 @@ class LocalModelServer:
             "chatml-function-calling",
             "--logits_all",
             "False",
+            # the prompts' states are kept (up to PROMPT_CACHE_BYTES): a step's instructions and the
+            # tenant's rules are read once, not on every call (a 800-token prompt: ~3 s -> ~0.4 s on 2 cores)
+            "--cache",
+            "True",
+            "--cache_size",
+            str(PROMPT_CACHE_BYTES),
             "--verbose",
             "False",
         ]
