@@ -88,10 +88,11 @@ def turn_object(tenant_id: str, agent_id: str, result: TurnResult, message: str)
         "rules": list(result.matched_rules),
         "scenario": result.scenario,
         "step": result.step,
-        "tools": [{"tool_id": t.tool_id, "ok": t.ok} for t in result.tools],
+        "tools": [t.tool_id for t in result.tools],
+        "tools_failed": [t.tool_id for t in result.tools if not t.ok],
         "verdict": result.enforcement.status,
         "violations": list(result.enforcement.violations),
-        "models": {m.step: m.model for m in result.models},
+        "models": [f"{m.step}={m.model}" for m in result.models],  # flat, as every `--json` row
         "input_tokens": result.input_tokens,
         "output_tokens": result.output_tokens,
         "cost_usd": result.cost_usd,

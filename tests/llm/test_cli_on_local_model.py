@@ -68,7 +68,8 @@ def test_the_demo_holds_both_conversations_on_the_local_model(tmp_path: Path) ->
     for t in turns:
         assert t["reply"] and t["verdict"] in ("passed", "regenerated", "fallback", "not_checked")
         assert t["models"] or t["verdict"] == "not_checked"
-        assert all(ref.startswith("local/") for ref in t["models"].values())
+        assert all(entry.split("=")[1].startswith("local/") for entry in t["models"])
+        assert not any(isinstance(v, dict) for v in t.values())  # flat, as every --json row
 
 
 def test_sigint_to_the_demo_leaves_no_server_behind(tmp_path: Path) -> None:
