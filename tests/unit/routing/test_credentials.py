@@ -80,6 +80,18 @@ def test_a_key_for_one_provider_moves_the_others_steps_to_their_first_fallback_t
     assert (scenario.model.ref, scenario.source) == ("openai/gpt-4o-mini", ResolutionSource.CREDENTIALED_FALLBACK)
 
 
+def test_an_ollama_host_alone_moves_every_step_to_ollama(
+    env: Env, registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    resolver = _resolver(env, registry, catalogs, {"OLLAMA_HOST": "http://127.0.0.1:11434"})
+    for res in resolver.resolve_all("acme", "support"):
+        assert (res.model.provider, res.source) == ("ollama", ResolutionSource.CREDENTIALED_FALLBACK), res
+        assert res.model.tier == registry.parse_ref(res.reason.split(" -> ")[0].split(": ")[1]).tier  # same tier
+    generation = resolver.resolve("acme", "support", "generation")  # its chain [openai:capable, anthropic:cheap]
+    assert generation.model.ref == "ollama/llama3.1:8b"
+    assert "-> ollama/llama3.1:8b, the same tier on a provider with credentials; agent catalog" in generation.reason
+
+
 @pytest.mark.parametrize(
     "environ", [BOTH, {"FOCAL_ANTHROPIC_BASE_URL": "http://a", "FOCAL_OPENAI_BASE_URL": "http://o"}]
 )
