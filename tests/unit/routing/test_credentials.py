@@ -58,7 +58,8 @@ def test_no_key_at_all_resolves_every_step_to_the_embedded_local_model(
         "no ANTHROPIC_API_KEY in the environment: anthropic:capable -> local:capable "
         "(embedded default, local/smollm2-135m-instruct) instead of anthropic/claude-sonnet-5; agent catalog "
     )
-    assert generation.max_tokens == 512  # the catalog's 800, cut to what the local model may write
+    local_cap = registry.get("local", "capable").max_output_tokens
+    assert local_cap < 800 and generation.max_tokens == local_cap  # the catalog's 800, cut to the model's cap
     enforcement = resolver.resolve("acme", "support", PipelineStep.ENFORCEMENT)
     assert "no OPENAI_API_KEY in the environment: openai:capable -> local:capable" in enforcement.reason
 
