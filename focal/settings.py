@@ -71,7 +71,8 @@ class FocalSettings(BaseSettings):
     embedded_default: bool = Field(
         default=True,
         description="A catalog's model whose provider has no credentials in the environment is replaced by its "
-        "first fallback that has them, else by the local model (same tier); false: resolve as the catalogs say.",
+        "first fallback that has them, else the same tier on a provider that has them, else the local model "
+        "(same tier); false: resolve as the catalogs say.",
     )
     local_model_path: Path | None = Field(
         default=None,

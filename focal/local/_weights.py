@@ -42,10 +42,10 @@ def model_path(own: Path | str | None = None) -> Path:
         if not path.is_file():
             raise LocalModelMissing(f"local model file {str(path)!r} (FOCAL_LOCAL_MODEL_PATH) does not exist")
         return path
-    path = bundled_model_path()
-    if path is None:
+    bundled = bundled_model_path()
+    if bundled is None:
         raise LocalModelMissing(f"the local model's weights ({WEIGHTS_PACKAGE}) are not installed: {INSTALL_HINT}")
-    return path
+    return bundled
 
 
 def require_server() -> None:

@@ -140,29 +140,71 @@ class LlamaCppServer(LlamaCpp):
         return server_response_format(super().get_request_params(*args, **kwargs), self.max_tokens)
 
     @staticmethod
-    def _server_call(messages: list[Message], kwargs: dict[str, Any]) -> tuple[list[Message], dict[str, Any]]:
-        """An `invoke*` call's messages and keyword arguments as the server needs them (Agno passes keywords)."""
-        kwargs = dict(kwargs)
-        kwargs["tool_choice"] = server_tool_choice(messages, kwargs.get("tools"), kwargs.get("tool_choice"))
-        return server_messages(messages, bool(kwargs.get("compress_tool_results"))), kwargs
+    def _server_call(
+        messages: list[Message], tools: Any, tool_choice: Any, compress_tool_results: bool
+    ) -> tuple[list[Message], Any]:
+        """An `invoke*` call's messages and tool choice as the server needs them."""
+        return server_messages(messages, compress_tool_results), server_tool_choice(messages, tools, tool_choice)
 
-    def invoke(self, messages: list[Message], assistant_message: Message, **kwargs: Any) -> Any:
-        messages, kwargs = self._server_call(messages, kwargs)
-        return super().invoke(messages, assistant_message, **kwargs)
+    def invoke(
+        self,
+        messages: list[Message],
+        assistant_message: Message,
+        response_format: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        run_response: Any = None,
+        compress_tool_results: bool = False,
+    ) -> Any:
+        sent, choice = self._server_call(messages, tools, tool_choice, compress_tool_results)
+        return super().invoke(
+            sent, assistant_message, response_format, tools, choice, run_response, compress_tool_results
+        )
 
-    async def ainvoke(self, messages: list[Message], assistant_message: Message, **kwargs: Any) -> Any:
-        messages, kwargs = self._server_call(messages, kwargs)
-        return await super().ainvoke(messages, assistant_message, **kwargs)
+    async def ainvoke(
+        self,
+        messages: list[Message],
+        assistant_message: Message,
+        response_format: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        run_response: Any = None,
+        compress_tool_results: bool = False,
+    ) -> Any:
+        sent, choice = self._server_call(messages, tools, tool_choice, compress_tool_results)
+        return await super().ainvoke(
+            sent, assistant_message, response_format, tools, choice, run_response, compress_tool_results
+        )
 
-    def invoke_stream(self, messages: list[Message], assistant_message: Message, **kwargs: Any) -> Iterator[Any]:
-        messages, kwargs = self._server_call(messages, kwargs)
-        yield from super().invoke_stream(messages, assistant_message, **kwargs)
+    def invoke_stream(
+        self,
+        messages: list[Message],
+        assistant_message: Message,
+        response_format: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        run_response: Any = None,
+        compress_tool_results: bool = False,
+    ) -> Iterator[Any]:
+        sent, choice = self._server_call(messages, tools, tool_choice, compress_tool_results)
+        yield from super().invoke_stream(
+            sent, assistant_message, response_format, tools, choice, run_response, compress_tool_results
+        )
 
     async def ainvoke_stream(
-        self, messages: list[Message], assistant_message: Message, **kwargs: Any
+        self,
+        messages: list[Message],
+        assistant_message: Message,
+        response_format: Any = None,
+        tools: Any = None,
+        tool_choice: Any = None,
+        run_response: Any = None,
+        compress_tool_results: bool = False,
     ) -> AsyncIterator[Any]:
-        messages, kwargs = self._server_call(messages, kwargs)
-        async for item in super().ainvoke_stream(messages, assistant_message, **kwargs):
+        sent, choice = self._server_call(messages, tools, tool_choice, compress_tool_results)
+        async for item in super().ainvoke_stream(
+            sent, assistant_message, response_format, tools, choice, run_response, compress_tool_results
+        ):
             yield item
 
 

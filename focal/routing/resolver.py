@@ -5,8 +5,9 @@ the step's task type → tier, on the agent's default provider.
 
 With `check_credentials` (what `Focal` does), a catalog's or task default's choice whose provider the
 environment gives no credentials (`ProviderConnection.missing_credentials`) is replaced, and the
-resolution says so: by its first fallback that has them (`CREDENTIALED_FALLBACK`), else by the same tier
-on the embedded local model when one is available (`EMBEDDED_DEFAULT`). A tenant override is kept (its
+resolution says so: by its first fallback that has them, else by the same tier on another provider that
+has them (`CREDENTIALED_FALLBACK`), else by the same tier on the embedded local model when one is
+available (`EMBEDDED_DEFAULT`). A tenant override is kept (its
 reason notes the missing credentials): the tenant asked for that provider.
 
 Resolutions are cached per tenant. A change made through the `OverrideRepository` in this
@@ -43,7 +44,8 @@ class ResolutionSource(StrEnum):
     AGENT_CATALOG = "agent_catalog"
     TASK_DEFAULT = "task_default"
     CREDENTIALED_FALLBACK = "credentialed_fallback"
-    """The catalog's choice has no credentials in the environment: its first fallback that has them."""
+    """The catalog's choice has no credentials in the environment: its first fallback that has them, else
+    the same tier on another provider that has them."""
     EMBEDDED_DEFAULT = "embedded_default"
     """No provider of the catalog's choice or its chain has credentials: the embedded local model, same tier."""
 
@@ -373,13 +375,17 @@ class ModelResolver:
         """Replace `model`, whose provider has no credentials: by its first fallback that has them, else by
         the embedded local model (same tier). Fallbacks without credentials are dropped either way."""
         usable = [m for m in chain if self._missing_credentials(m) is None]
+        how = "its first fallback with credentials"
+        if not usable:  # the chain has none: the same tier elsewhere (the default chain's order)
+            usable = [m for m in default_fallback_chain(self.registry, model) if self._missing_credentials(m) is None]
+            how = "the same tier on a provider with credentials"
         if usable:
             chosen = usable[0]
             return (
                 chosen,
                 usable[1:],
                 ResolutionSource.CREDENTIALED_FALLBACK,
-                f"{missing}: {model.ref} -> {chosen.ref}, its first fallback with credentials; {reason}",
+                f"{missing}: {model.ref} -> {chosen.ref}, {how}; {reason}",
             )
         tier = model.tier
         if self._embedded is None or not self.registry.has(self._embedded, tier):

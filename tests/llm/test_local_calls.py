@@ -35,7 +35,9 @@ async def focal(
     local_server: LocalModelServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[Focal]:
     monkeypatch.setenv("FOCAL_EMBEDDED_DEFAULT", "true")  # (the test suite turns it off elsewhere)
-    app = await Focal.create(FocalSettings(data_dir=tmp_path))
+    # a whole turn on 2 shared cores takes 15-45 s (every step and rewrite is a call): the shape is under
+    # test here, not the default 60 s turn deadline
+    app = await Focal.create(FocalSettings(data_dir=tmp_path, turn_timeout_seconds=300))
     try:
         assert await app.start_local_model() == local_server.base_url  # the process's one server, reused
         yield app

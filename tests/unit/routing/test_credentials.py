@@ -58,7 +58,8 @@ def test_no_key_at_all_resolves_every_step_to_the_embedded_local_model(
         "no ANTHROPIC_API_KEY in the environment: anthropic:capable -> local:capable "
         "(embedded default, local/smollm2-135m-instruct) instead of anthropic/claude-sonnet-5; agent catalog "
     )
-    assert generation.max_tokens == 512  # the catalog's 800, cut to what the local model may write
+    local_cap = registry.get("local", "capable").max_output_tokens
+    assert local_cap < 800 and generation.max_tokens == local_cap  # the catalog's 800, cut to the model's cap
     enforcement = resolver.resolve("acme", "support", PipelineStep.ENFORCEMENT)
     assert "no OPENAI_API_KEY in the environment: openai:capable -> local:capable" in enforcement.reason
 
@@ -78,6 +79,18 @@ def test_a_key_for_one_provider_moves_the_others_steps_to_their_first_fallback_t
     assert (rule_filtering.model.ref, rule_filtering.source) == ("openai/gpt-4o-mini", ResolutionSource.AGENT_CATALOG)
     scenario = resolver.resolve("acme", "support", "scenario_filtering")  # task default on anthropic, default chain
     assert (scenario.model.ref, scenario.source) == ("openai/gpt-4o-mini", ResolutionSource.CREDENTIALED_FALLBACK)
+
+
+def test_an_ollama_host_alone_moves_every_step_to_ollama(
+    env: Env, registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    resolver = _resolver(env, registry, catalogs, {"OLLAMA_HOST": "http://127.0.0.1:11434"})
+    for res in resolver.resolve_all("acme", "support"):
+        assert (res.model.provider, res.source) == ("ollama", ResolutionSource.CREDENTIALED_FALLBACK), res
+        assert res.model.tier == registry.parse_ref(res.reason.split(" -> ")[0].split(": ")[1]).tier  # same tier
+    generation = resolver.resolve("acme", "support", "generation")  # its chain [openai:capable, anthropic:cheap]
+    assert generation.model.ref == "ollama/llama3.1:8b"
+    assert "-> ollama/llama3.1:8b, the same tier on a provider with credentials; agent catalog" in generation.reason
 
 
 @pytest.mark.parametrize(
