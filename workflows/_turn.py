@@ -123,3 +123,14 @@ def turn_of(step_input: StepInput) -> Turn:
     if not isinstance(turn, Turn):  # pragma: no cover - the workflow always runs pre_turn first
         raise RuntimeError(f"the {PRE_TURN} step left no turn data")
     return turn
+
+
+def unusable(exc: BaseException, outcome: str) -> str:
+    """The audit's reason for a model call whose answer did not validate (after one re-ask): what the
+    turn did instead. The call itself is in the telemetry, with its error."""
+    return f"the model's answer did not validate ({_clip_error(exc)}): {outcome}"
+
+
+def _clip_error(exc: BaseException, limit: int = 160) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -49,7 +49,9 @@ TOOL_RESULT_PROMPT = "Result of the tool {name}: {content}\nNow answer using thi
 CHARS_PER_TOKEN = 1
 """What the string bound assumes a token writes: a tiny model's JSON has been seen at 1.7 characters a
 token (escapes, repetitions), so one character is the safe side."""
-MIN_STRING_CHARS = 16
+MIN_STRING_CHARS = 32
+"""Room a free string keeps whatever the share: an id copied from the prompt fits."""
+MAX_ARRAY_ITEMS = 4
 _PLAIN_CHARS = r'[^"\\\x00-\x1f]'
 """A JSON string's characters without escapes: the server's own string rule lets raw control characters
 (a newline) through, which no JSON parser accepts."""
@@ -84,15 +86,30 @@ def _free_strings(node: Any) -> list[dict[str, Any]]:
     return found
 
 
+def _bound_arrays(node: Any) -> None:
+    """Every array without `maxItems` gets `MAX_ARRAY_ITEMS` (a tiny model otherwise lists until the cut)."""
+    if isinstance(node, dict):
+        if node.get("type") == "array" and "maxItems" not in node:
+            node["maxItems"] = MAX_ARRAY_ITEMS
+        for value in node.values():
+            _bound_arrays(value)
+    elif isinstance(node, list):
+        for value in node:
+            _bound_arrays(value)
+
+
 def grammar_strings(schema: dict[str, Any], max_chars: int | None) -> dict[str, Any]:
     """A copy of `schema` whose free strings the server's grammar keeps parseable and short enough.
 
     Each gets a pattern of plain characters (no control character, quote or backslash), at most its
     `maxLength`; strings without one share `max_chars` (the call's `max_tokens`): the grammar then closes
     the JSON before the answer is cut (a tiny model otherwise fills one string until the cut, and the
-    half object fails to parse). A shorter, plainer string is still valid for the caller's schema.
+    half object fails to parse). Arrays hold at most `MAX_ARRAY_ITEMS` entries (a list the caller needs
+    longer is completed elsewhere: rules left unjudged go to rule filtering). A shorter, plainer answer
+    is still valid for the caller's schema.
     """
     schema = copy.deepcopy(schema)
+    _bound_arrays(schema)
     strings = _free_strings(schema)
     unbounded = sum("maxLength" not in node for node in strings)
     share = max(MIN_STRING_CHARS, max_chars // unbounded) if max_chars and unbounded else None

@@ -10,7 +10,7 @@ from typing import Any
 
 from focal.workflows import session_id
 
-from focal.execution import ProviderUnavailable
+from focal.execution import ProviderUnavailable, StructuredOutputError
 from tests.e2e.conftest import judged_support
 from tests.e2e.scripts import COMPLIES, decisions, reply, scenario, snapshot, steps_called, turn
 
@@ -261,3 +261,42 @@ async def test_rules_the_extraction_left_out_go_to_rule_filtering(rig: dict[str,
     (filter_prompt,) = [p for p, ctx in executor.calls if ctx.step_name == "rule_filtering"]
     assert "- angry_customer:" in filter_prompt and "- greeting:" not in filter_prompt  # only the rest
     assert "angry_customer" in result.matched_rules and "greeting" not in result.matched_rules
+
+
+def _invalid(schema: str) -> StructuredOutputError:
+    return StructuredOutputError(f"{schema}: Invalid JSON", raw_text="{", schema_name=schema)
+
+
+async def test_answers_that_do_not_validate_never_break_a_turn(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    # a weak model: the extraction and the first reply do not validate, then the reply does
+    executor.script("context_extraction", _invalid("SituationSnapshot"))
+    executor.script("rule_filtering", _invalid("RuleFilterResult"))
+    executor.script("generation", _invalid("GeneratedReply"), reply("Hello! How can I help?"))
+    executor.script("enforcement", COMPLIES)
+    result = await turn(rig["workflow"], "acme", "Hi there")
+    assert result.reply == "Hello! How can I help?" and result.enforcement.status == "regenerated"
+    (record,) = await _records(rig)
+    first, second = record.attempts
+    assert [(v.rule_id, v.complies) for v in first.verdicts if not v.complies] == [("reply", False)]
+    assert second.passed
+    skipped = {s.step: s.reason for s in record.skipped_calls}
+    assert "did not validate" in skipped["context_extraction"] and "did not validate" in skipped["generation"]
+    assert "did not validate" in skipped["rule_filtering"]
+    assert not any(o.kept for o in record.rules if o.decided_by == "model")  # no verdict: nothing applies
+
+
+async def test_a_scenario_decision_that_does_not_validate_keeps_the_conversation_where_it_is(
+    rig: dict[str, Any],
+) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("refund", "refund"), snapshot("other"))
+    executor.script("rule_filtering", decisions(), decisions())
+    executor.script("generation", reply("Which order?"), reply("Noted."))
+    executor.script("enforcement", COMPLIES, COMPLIES)
+    await turn(rig["workflow"], "acme", "I want my money back")
+    executor.script("scenario_filtering", _invalid("ScenarioDecision"))
+    record_before = (await _records(rig))[-1]
+    executor.calls.clear()
+    result = await turn(rig["workflow"], "acme", "hmm, actually never mind, or maybe")
+    assert (result.scenario, result.step) == (record_before.scenario.after_scenario, record_before.scenario.after_step)

@@ -23,7 +23,7 @@ from focal.agents import (
     rule_filtering_input,
     scenario_filtering_input,
 )
-from focal.workflows._turn import Turn, TurnServices, turn_of
+from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
 
 from focal.alignment import (
     RetrievalResult,
@@ -34,6 +34,7 @@ from focal.alignment import (
     validate_variables,
 )
 from focal.alignment.turn import RuleOutcome, ScenarioMove
+from focal.execution import StructuredOutputError
 
 __all__ = ["FilteringOutcome", "FilteringSteps", "ScenarioOutcome", "rules_of"]
 
@@ -143,15 +144,20 @@ class FilteringSteps:
             turn.skip("rule_filtering", "every candidate rule was judged with the situation (context_extraction)")
         else:
             prompt = rule_filtering_input(turn.message, turn.situation, unjudged)
-            result, response = await self.services.executor.run_agent(
-                STEP_AGENTS["rule_filtering"],
-                prompt,
-                turn.call_context("rule_filtering"),
-                session_state=turn.tool_state,
-                user_id=turn.user_id,
-            )
-            assert isinstance(result, RuleFilterResult)
-            turn.note_call("rule_filtering", response)
+            try:
+                result, response = await self.services.executor.run_agent(
+                    STEP_AGENTS["rule_filtering"],
+                    prompt,
+                    turn.call_context("rule_filtering"),
+                    session_state=turn.tool_state,
+                    user_id=turn.user_id,
+                )
+            except StructuredOutputError as exc:  # no verdict: the candidates do not apply
+                result = RuleFilterResult(decisions=())
+                turn.skip("rule_filtering", unusable(exc, "no candidate it was asked about applies"))
+            else:
+                assert isinstance(result, RuleFilterResult)
+                turn.note_call("rule_filtering", response)
             answered = {d.rule_id: d for d in result.decisions}
             for candidate in unjudged:
                 decision = answered.get(candidate.rule_id)
@@ -225,8 +231,12 @@ class FilteringSteps:
         pending = turn.pending.pop(_SCENARIO_CALL, None)
         model_decision: ScenarioDecision | None = None
         if pending is not None:
-            model_decision, response = await pending
-            turn.note_call("scenario_filtering", response)
+            try:
+                model_decision, response = await pending
+            except StructuredOutputError as exc:  # no decision: the conversation stays where it is
+                turn.skip("scenario_filtering", unusable(exc, "read as continue"))
+            else:
+                turn.note_call("scenario_filtering", response)
         else:
             turn.skip("scenario_filtering", _why_no_scenario_call(turn, snapshot, retrieved))
         outcome = self._move(turn, snapshot, retrieved, model_decision)

@@ -15,12 +15,13 @@ from typing import Any
 
 from agno.workflow import StepInput, StepOutput
 from focal.agents import STEP_AGENTS, GeneratedReply, JudgeResult, generation_input, judge_input
-from focal.workflows._turn import Turn, TurnServices, turn_of
+from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
 from focal.workflows.steps.filtering import FilteringOutcome, rules_of
 
 from focal.alignment import Rule, Template, TemplateMode, check_hard_rules
 from focal.alignment.turn import EnforcementOutcome, GenerationAttempt, Verdict
 from focal.errors import FocalError
+from focal.execution import StructuredOutputError
 
 __all__ = ["Enforced", "ReplySteps"]
 
@@ -64,13 +65,17 @@ class ReplySteps:
             templates=_suggestions(turn, rules),
             violations=list(feedback),
         )
-        result, response = await self.services.executor.run_agent(
-            STEP_AGENTS["generation"],
-            prompt,
-            turn.call_context("generation"),
-            session_state=turn.tool_state,
-            user_id=turn.user_id,
-        )
+        try:
+            result, response = await self.services.executor.run_agent(
+                STEP_AGENTS["generation"],
+                prompt,
+                turn.call_context("generation"),
+                session_state=turn.tool_state,
+                user_id=turn.user_id,
+            )
+        except StructuredOutputError as exc:  # no reply: enforcement refuses the empty attempt (see _verdicts)
+            turn.skip("generation", unusable(exc, "an empty attempt, refused by enforcement"))
+            return ""
         assert isinstance(result, GeneratedReply)
         turn.note_call("generation", response)
         return result.reply.strip()
@@ -118,6 +123,8 @@ class ReplySteps:
             return StepOutput(content=_enforced(reply, attempts, "fallback", violated))
 
     async def _verdicts(self, turn: Turn, hard: list[Rule], reply: str) -> list[Verdict]:
+        if not reply.strip():  # a model's answer that did not validate (a valid reply is never empty)
+            return [Verdict(rule_id="reply", complies=False, by="expression", reason="no valid reply to check")]
         variables = {**turn.state.variables, **turn.variables}
         if turn.situation is not None:
             variables.update(message=turn.message, intent=turn.situation.intent, language=turn.situation.language)

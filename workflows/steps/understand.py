@@ -10,12 +10,12 @@ from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
 from focal.agents import STEP_AGENTS, SituationSnapshot, extraction_input
 from focal.workflows._session import check_ownership, tenant_of
-from focal.workflows._turn import Turn, TurnServices, turn_of
+from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
 
 from focal.alignment import AlignmentState, RetrievalResult, Situation, reconcile, retrieve, user_values
 from focal.alignment.turn import TurnInput
 from focal.errors import ConfigError
-from focal.execution import BudgetExceededError
+from focal.execution import BudgetExceededError, StructuredOutputError
 
 __all__ = ["UnderstandSteps"]
 
@@ -85,15 +85,20 @@ class UnderstandSteps:
         ahead = retrieve(turn.config, turn.state, Situation(message=turn.message))
         turn.judged_with_situation = frozenset(c.rule_id for c in ahead.candidates)
         prompt = extraction_input(turn.message, turn.config, turn.state, rules=[c.rule for c in ahead.candidates])
-        snapshot, response = await self.services.executor.run_agent(
-            agent,
-            prompt,
-            turn.call_context("context_extraction"),
-            session_state=turn.tool_state,
-            user_id=turn.user_id,
-        )
-        assert isinstance(snapshot, SituationSnapshot)
-        turn.note_call("context_extraction", response)
+        try:
+            snapshot, response = await self.services.executor.run_agent(
+                agent,
+                prompt,
+                turn.call_context("context_extraction"),
+                session_state=turn.tool_state,
+                user_id=turn.user_id,
+            )
+        except StructuredOutputError as exc:  # a weak model's answer: the turn goes on understanding nothing
+            snapshot = SituationSnapshot()
+            turn.skip("context_extraction", unusable(exc, "read as saying nothing (no intent, value or verdict)"))
+        else:
+            assert isinstance(snapshot, SituationSnapshot)
+            turn.note_call("context_extraction", response)
         values, turn.rejected_values = user_values(turn.config, snapshot.variables_dict())
         turn.situation = Situation(
             message=turn.message,
