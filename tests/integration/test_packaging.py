@@ -89,6 +89,7 @@ def test_wheel_alone_finds_the_local_model_and_runs_focal_create(wheel: Path, tm
 
     # the demo's ground, without its minutes on the model (tests/llm runs `focal demo` itself): with no
     # provider key every step resolves to the embedded local model, whose server and weights the wheel finds
+    run(str(venv / "bin" / "focal"), "db", "upgrade")
     resolved = run(str(venv / "bin" / "focal"), "models", "resolve", "--tenant", "acme", "--agent", "support")
     assert "embedded_default" in resolved and "local/smollm2-135m-instruct" in resolved
     run(str(python), "-c", "from focal.local import model_path, require_server; require_server(); print(model_path())")
