@@ -346,6 +346,9 @@ class Focal:
             user_id=user_id,
             session_state={"tenant_id": tenant_id, "agent_id": agent_id},
         )
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():  # a step absorbed the caller's cancellation: honour it
+            raise asyncio.CancelledError
         result = out.content
         if not isinstance(result, TurnResult):  # a failed step raises; anything else is a defect
             raise RuntimeError(f"the alignment workflow ended without a TurnResult (status {out.status})")

@@ -16,7 +16,14 @@ from rich.markup import escape
 from focal.alignment import TurnResult
 from focal.app import Focal
 from focal.cli._audit import explain_turn
-from focal.cli._common import console, handle_errors, print_table, quiet_logs_for_conversation, settings
+from focal.cli._common import (
+    console,
+    handle_errors,
+    interruptible,
+    print_table,
+    quiet_logs_for_conversation,
+    settings,
+)
 from focal.cli._local import start_local_model_if_needed
 from focal.cli._turn_view import turn_panel
 from focal.errors import FocalError
@@ -84,7 +91,7 @@ def _loop(runner: asyncio.Runner, focal: Focal, tenant: str, agent: str, convers
             continue
         try:
             with console.status("running the turn (extraction, rules, tools, reply, enforcement)…"):
-                last = runner.run(focal.turn(tenant, agent, conversation, line, user_id=user))
+                last = runner.run(interruptible(focal.turn(tenant, agent, conversation, line, user_id=user)))
         except KeyboardInterrupt:
             console.print("\nturn cancelled; bye")
             return

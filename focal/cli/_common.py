@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import json
 import logging
 import os
+import signal
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from decimal import Decimal
 from enum import Enum
 from pathlib import Path
@@ -26,6 +30,7 @@ from focal.logging import configure_logging
 from focal.settings import FocalSettings
 
 F = TypeVar("F", bound=Callable[..., Any])
+T = TypeVar("T")
 
 # Piped output (scripts, CI, tests) gets a wide console so tables are never cut with "…".
 console = Console(highlight=False, width=None if sys.stdout.isatty() else 220)
@@ -86,6 +91,44 @@ def quiet_logs_for_conversation() -> None:
         agno_logger = logging.getLogger(name)
         if _drop_record not in agno_logger.filters:
             agno_logger.addFilter(_drop_record)
+
+
+INTERRUPT_GRACE_SECONDS = 15.0
+"""After Ctrl-C, how long a command has to wind down (close connections, stop the local model) before the
+process stops its local model servers and exits anyway."""
+
+
+async def interruptible(work: Awaitable[T]) -> T:
+    """Await `work`; Ctrl-C cancels it (the command's own clean-up runs) and raises `KeyboardInterrupt`.
+
+    A watchdog makes sure the process ends: if it is still alive `INTERRUPT_GRACE_SECONDS` later (a step
+    that held on to the cancellation, a thread that never ends), its local model servers are stopped and it
+    exits with status 130. No local model server outlives a Ctrl-C.
+    """
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+
+    def on_sigint() -> None:
+        task.cancel()
+        threading.Thread(target=_exit_after_grace, name="focal-interrupt-watchdog", daemon=True).start()
+
+    loop.add_signal_handler(signal.SIGINT, on_sigint)
+    try:
+        return await work
+    except asyncio.CancelledError:
+        raise KeyboardInterrupt from None
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+
+
+def _exit_after_grace() -> None:
+    time.sleep(INTERRUPT_GRACE_SECONDS)
+    from focal.local import stop_all_servers
+
+    err_console.print("error: interrupted (forced exit after the grace period)", markup=False)
+    stop_all_servers()
+    os._exit(130)
 
 
 def _first_line(exc: BaseException) -> str:

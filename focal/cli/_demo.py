@@ -19,6 +19,7 @@ from focal.cli._common import (
     console,
     err_console,
     handle_errors,
+    interruptible,
     money,
     print_json,
     print_table,
@@ -50,7 +51,7 @@ def demo(as_json: bool = JSON_OPTION) -> None:
     """Hold a scripted conversation for two tenants through the alignment workflow (on the local model when
     no provider key is set), show why each reply is what it is, then what the calls cost."""
     quiet_logs_for_conversation()
-    asyncio.run(_demo(as_json))
+    asyncio.run(interruptible(_demo(as_json)))
 
 
 async def _demo(as_json: bool) -> None:

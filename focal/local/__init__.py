@@ -10,7 +10,13 @@ Needs the `local` extra (`pip install 'focal[local]'`); a missing piece raises `
 from __future__ import annotations
 
 from focal.local._errors import LocalModelError, LocalModelMissing
-from focal.local._server import LocalModelServer, Progress, acquire_shared_server, release_shared_server
+from focal.local._server import (
+    LocalModelServer,
+    Progress,
+    acquire_shared_server,
+    release_shared_server,
+    stop_all_servers,
+)
 from focal.local._weights import MODEL_ALIAS, bundled_model_path, local_model_available, model_path, require_server
 
 __all__ = [
@@ -25,4 +31,5 @@ __all__ = [
     "model_path",
     "release_shared_server",
     "require_server",
+    "stop_all_servers",
 ]

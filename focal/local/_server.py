@@ -310,7 +310,8 @@ _RUNNING: set[LocalModelServer] = set()
 
 
 @atexit.register
-def _stop_all() -> None:
+def stop_all_servers() -> None:
+    """Stop every server this process started (at exit; a CLI's last resort after Ctrl-C)."""
     for server in list(_RUNNING):
         server.stop()
 

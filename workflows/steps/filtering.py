@@ -237,6 +237,9 @@ class FilteringSteps:
                 turn.skip("scenario_filtering", unusable(exc, "read as continue"))
             else:
                 turn.note_call("scenario_filtering", response)
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():  # the call finished after the turn was cancelled
+                raise asyncio.CancelledError
         else:
             turn.skip("scenario_filtering", _why_no_scenario_call(turn, snapshot, retrieved))
         outcome = self._move(turn, snapshot, retrieved, model_decision)
