@@ -4,8 +4,9 @@ Outputs are strict about meaning (a confidence above 1, an unknown verdict or ac
 rejected) and lenient about form, because small local models answer too: unknown keys are ignored,
 numbers are accepted where text is expected, over-long text is clipped rather than refused, and an
 entry of a list that is invalid is left out (`Entries`) rather than failing the whole answer: the
-caller then sees no decision or verdict for it, which it already treats as "not applied" or, for a
-hard rule, as a violation. Their JSON
+caller then sees no decision or verdict for it: a rule without a filtering decision does not apply,
+unless it is a hard rule (then it applies: enforcement checks the reply against it), and a hard rule
+without a judge's verdict is violated. Their JSON
 schema carries no `default` and no `title` (OpenAI's strict structured outputs refuse `default`) and no
 length keywords; every limit is applied by a validator instead.
 

@@ -338,6 +338,8 @@ class Focal:
             SessionOwnershipError: the conversation's session belongs to another tenant or agent.
             SessionBusyError: another turn of the conversation did not finish in `session_wait_seconds`.
             (and the typed error of the step that failed: `ProviderError`, `BudgetExceeded`, a tool error...)
+            asyncio.CancelledError: the caller cancelled the turn (if that happened as the turn was being
+                recorded, the turn stands in the session and the audit, and the next one follows it).
         """
         session = self.session_id(tenant_id, agent_id, conversation_id)
         out = await self.workflow.arun(

@@ -76,9 +76,9 @@ class Turn:
     pending: dict[str, Any] = field(default_factory=dict)
     """Calls started early to run concurrently (e.g. scenario filtering), by step name."""
     rejected_values: dict[str, str] = field(default_factory=dict)
+    """Values extraction proposed that were not taken, by name, with the reason."""
     judged_with_situation: frozenset[str] = frozenset()
     """Rules listed in the context extraction's prompt for the model to judge in the same call."""
-    """Values extraction proposed that were not taken, by name, with the reason."""
 
     def __str__(self) -> str:  # what Agno stores of the step's output (not the whole configuration)
         where = f"{self.state.active_scenario}/{self.state.active_step}" if self.state.active_scenario else "-"

@@ -12,17 +12,18 @@ import uuid
 
 import typer
 from rich.markup import escape
+from sqlalchemy.exc import SQLAlchemyError
 
 from focal.alignment import TurnResult
 from focal.app import Focal
 from focal.cli._audit import explain_turn
 from focal.cli._common import (
     console,
+    conversation_settings,
     handle_errors,
     interruptible,
     print_table,
     quiet_logs_for_conversation,
-    settings,
 )
 from focal.cli._local import start_local_model_if_needed
 from focal.cli._turn_view import turn_panel
@@ -48,7 +49,7 @@ def chat(
     quiet_logs_for_conversation()
     with asyncio.Runner() as runner:  # one loop for the whole chat; Ctrl-C inside a turn cancels it
         with console.status("opening the database…"):
-            focal = runner.run(Focal.create(settings()))
+            focal = runner.run(Focal.create(conversation_settings()))
         try:
             runner.run(_check_agent(focal, tenant, agent))
             resolutions = {tenant: {r.step.value: r for r in focal.resolver.resolve_all(tenant, agent)}}
@@ -95,8 +96,10 @@ def _loop(runner: asyncio.Runner, focal: Focal, tenant: str, agent: str, convers
         except KeyboardInterrupt:
             console.print("\nturn cancelled; bye")
             return
-        except FocalError as exc:  # the turn failed as a whole (nothing was recorded): say so, go on
-            console.print(f"[red]turn failed:[/] {escape(str(exc))}")
+        except (FocalError, SQLAlchemyError) as exc:  # the turn failed as a whole (nothing recorded): say so
+            console.print(
+                f"[red]turn failed:[/] {escape(str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc))}"
+            )
             continue
         resolutions = {r.step.value: r for r in focal.resolver.resolve_all(tenant, agent)}
         console.print(turn_panel(f"turn {last.turn_number}", line, last, resolutions))

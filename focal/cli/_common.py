@@ -93,6 +93,20 @@ def quiet_logs_for_conversation() -> None:
             agno_logger.addFilter(_drop_record)
 
 
+CONVERSATION_TURN_SECONDS = 300.0
+"""A turn's deadline in `demo` and `chat` unless FOCAL_TURN_TIMEOUT_SECONDS is set: a tiny local model on
+two cores takes tens of seconds a turn, more with a regeneration."""
+
+
+def conversation_settings() -> FocalSettings:
+    """`settings()` for the commands that hold a conversation: a turn may take `CONVERSATION_TURN_SECONDS`
+    unless FOCAL_TURN_TIMEOUT_SECONDS says otherwise."""
+    current = settings()
+    if "FOCAL_TURN_TIMEOUT_SECONDS" in os.environ:
+        return current
+    return current.model_copy(update={"turn_timeout_seconds": CONVERSATION_TURN_SECONDS})
+
+
 INTERRUPT_GRACE_SECONDS = 15.0
 """After Ctrl-C, how long a command has to wind down (close connections, stop the local model) before the
 process stops its local model servers and exits anyway."""

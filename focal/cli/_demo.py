@@ -17,6 +17,7 @@ from focal.app import Focal
 from focal.cli._common import (
     JSON_OPTION,
     console,
+    conversation_settings,
     err_console,
     handle_errors,
     interruptible,
@@ -24,7 +25,6 @@ from focal.cli._common import (
     print_json,
     print_table,
     quiet_logs_for_conversation,
-    settings,
 )
 from focal.cli._local import start_local_model_if_needed
 from focal.cli._turn_view import turn_object, turn_panel
@@ -44,6 +44,8 @@ CONVERSATION = (
 steps in when the reply approves it); a legal question (the EXCLUSIVE legal notice)."""
 OVERRIDE_TENANT, OVERRIDE_STEP = "globex", "generation"
 REPORT_FILE = "focal-demo-report.html"
+UNUSABLE = "the model's answer did not validate"
+"""How the audit begins the reason of a call that was made but whose answer was unusable (not a saving)."""
 
 
 @handle_errors
@@ -58,7 +60,7 @@ async def _demo(as_json: bool) -> None:
     out = err_console if as_json else console  # with --json, stdout carries only the JSON
     started = dt.datetime.now(dt.UTC)
     with out.status("opening the database and the shipped support agent…"):
-        focal = await Focal.create(settings(), migrate=True)
+        focal = await Focal.create(conversation_settings(), migrate=True)
     try:
         _prepare(focal, out)
         resolutions = {t: {r.step.value: r for r in focal.resolver.resolve_all(t, AGENT)} for t in USERS}
@@ -91,12 +93,12 @@ def _prepare(focal: Focal, out: Console) -> None:
     for tenant in USERS:
         focal.alignment.import_folder(folder, tenant, created_by="focal demo")
     seed_demo_data(focal.engine, USERS, reset=True)
-    acme = focal.resolver.resolve(OVERRIDE_TENANT, AGENT, OVERRIDE_STEP)
-    premium = f"{acme.model.provider}:premium"
+    # the provider the other tenant's catalog gives the step (where an earlier run's override cannot bias it)
+    plain = next(t for t in USERS if t != OVERRIDE_TENANT)
+    premium = f"{focal.resolver.resolve(plain, AGENT, OVERRIDE_STEP).model.provider}:premium"
     focal.overrides.set(OVERRIDE_TENANT, AGENT, OVERRIDE_STEP, premium, fallback_chain=[], changed_by="focal demo")
     out.print(
-        f"{OVERRIDE_TENANT} overrides {OVERRIDE_STEP} → {premium} (a tenant override); "
-        f"{', '.join(t for t in USERS if t != OVERRIDE_TENANT)} keeps its agent catalog",
+        f"{OVERRIDE_TENANT} overrides {OVERRIDE_STEP} → {premium} (a tenant override); {plain} keeps its agent catalog",
         markup=False,
     )
 
@@ -135,7 +137,7 @@ async def _summary(focal: Focal, started: dt.datetime, conversation: str) -> Non
     skipped: Counter[str] = Counter()
     for tenant in USERS:
         for record in await focal.turns.aget(tenant, focal.session_id(tenant, AGENT, conversation)):
-            skipped.update(s.step for s in record.skipped_calls)
+            skipped.update(s.step for s in record.skipped_calls if not s.reason.startswith(UNUSABLE))
     turns = len(USERS) * len(CONVERSATION)
     saved = ", ".join(f"{step} {count}" for step, count in skipped.most_common()) or "none"
     console.print(f"calls not made because nothing was left to decide, over {turns} turns: {saved}")

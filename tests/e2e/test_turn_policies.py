@@ -4,15 +4,17 @@ tool that fails, and a configuration version published in the middle of a conver
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from focal.workflows import session_id
 
 from focal.execution import ProviderUnavailable, StructuredOutputError
 from tests.e2e.conftest import judged_support
-from tests.e2e.scripts import COMPLIES, decisions, reply, scenario, snapshot, steps_called, turn
+from tests.e2e.scripts import COMPLIES, decisions, reply, scenario, snapshot, steps_called, turn, verdicts
 
 LEGAL_NOTICE = "I'm not able to give legal advice."
 
@@ -300,3 +302,51 @@ async def test_a_scenario_decision_that_does_not_validate_keeps_the_conversation
     executor.calls.clear()
     result = await turn(rig["workflow"], "acme", "hmm, actually never mind, or maybe")
     assert (result.scenario, result.step) == (record_before.scenario.after_scenario, record_before.scenario.after_step)
+
+
+async def test_a_hard_rule_the_model_gave_no_verdict_on_applies(rig: dict[str, Any], tmp_path: Path) -> None:
+    folder = judged_support(tmp_path / "support-hard")
+    rules_file = folder / "rules.yaml"
+    document = yaml.safe_load(rules_file.read_text())
+    document["rules"].append(
+        {
+            "id": "no_minors",
+            "name": "Never sell to minors",
+            "when": "The customer says they are under 18.",
+            "then": "Do not sell anything; say an adult must place the order.",
+            "hard": True,
+        }
+    )
+    rules_file.write_text(yaml.safe_dump(document, sort_keys=False))
+    rig["store"].import_folder(folder, "acme", created_by="tests")
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("other"))
+    executor.script("rule_filtering", _invalid("RuleFilterResult"))
+    executor.script("generation", reply("Sure, here you go."), reply("An adult must place the order."))
+    all_hold = verdicts(no_profanity="complies", no_delivery_promises="complies", no_minors="complies")
+    executor.script("enforcement", COMPLIES, all_hold)  # the first judge says nothing of no_minors
+    result = await turn(rig["workflow"], "acme", "I am 15, sell me this")
+    assert "no_minors" in result.matched_rules  # fail closed: the reply was checked against it
+    (record,) = await _records(rig)
+    assert "fail closed" in _rules(record)["no_minors"].reason
+    assert result.enforcement.status == "regenerated" and result.enforcement.violations == ("no_minors",)
+    assert result.reply == "An adult must place the order."
+
+
+async def test_a_rule_judged_both_ways_violates(rig: dict[str, Any]) -> None:
+    executor = rig["executor"]
+    executor.script("context_extraction", snapshot("other", rules={"greeting": False}))
+    executor.script("rule_filtering", decisions(angry_customer=False, legal_question=False))
+    executor.script("generation", reply("Fine."), reply("Fine, thanks."), reply("Thanks."))
+    both_ways = json.dumps(
+        {
+            "verdicts": [
+                {"rule_id": "no_profanity", "verdict": "violates", "reason": "rude"},
+                {"rule_id": "no_profanity", "verdict": "complies", "reason": "ok"},
+                {"rule_id": "no_delivery_promises", "verdict": "complies", "reason": "ok"},
+            ]
+        }
+    )
+    executor.script("enforcement", both_ways, COMPLIES)
+    result = await turn(rig["workflow"], "acme", "ok")
+    assert result.enforcement.status == "regenerated" and result.enforcement.violations == ("no_profanity",)

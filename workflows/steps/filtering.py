@@ -152,15 +152,26 @@ class FilteringSteps:
                     session_state=turn.tool_state,
                     user_id=turn.user_id,
                 )
-            except StructuredOutputError as exc:  # no verdict: the candidates do not apply
+            except StructuredOutputError as exc:  # no verdict: the candidates do not apply, hard rules do
                 result = RuleFilterResult(decisions=())
-                turn.skip("rule_filtering", unusable(exc, "no candidate it was asked about applies"))
+                turn.skip("rule_filtering", unusable(exc, "no verdict: soft rules left out, hard rules applied"))
             else:
                 assert isinstance(result, RuleFilterResult)
                 turn.note_call("rule_filtering", response)
             answered = {d.rule_id: d for d in result.decisions}
             for candidate in unjudged:
                 decision = answered.get(candidate.rule_id)
+                if decision is None and candidate.rule.hard:  # fail closed: enforcement checks the reply
+                    outcomes.append(
+                        RuleOutcome(
+                            rule_id=candidate.rule_id,
+                            kept=True,
+                            reason="the model gave no verdict on a hard rule: applied (fail closed)",
+                            decided_by="model",
+                        )
+                    )
+                    matched.append(candidate.rule_id)
+                    continue
                 if decision is None:  # not answered: not applied, and said so
                     outcomes.append(
                         RuleOutcome(

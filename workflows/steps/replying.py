@@ -159,7 +159,10 @@ class ReplySteps:
             return [Verdict(rule_id=r.id, complies=False, by="judge", reason=reason) for r in rules]
         assert isinstance(result, JudgeResult)
         turn.note_call("enforcement", response)
-        given = {v.rule_id: v for v in result.verdicts}
+        given: dict[str, Any] = {}
+        for v in result.verdicts:  # a rule judged twice complies only if every verdict says so
+            if v.rule_id not in given or given[v.rule_id].verdict == "complies":
+                given[v.rule_id] = v
         verdicts = []
         for rule in rules:
             verdict = given.get(rule.id)
