@@ -67,6 +67,7 @@ class Focal:
     _turns: TurnStore | None = field(default=None, init=False, repr=False)
     _workflow: AlignmentWorkflow | None = field(default=None, init=False, repr=False)
     _local_server: LocalModelServer | None = field(default=None, init=False, repr=False)
+    _local_start: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @classmethod
     def open(
@@ -385,17 +386,18 @@ class Focal:
         configured = self.registry.connection(provider).base_url_from_env()
         if configured:
             return configured
-        if self._local_server is None:
-            server = acquire_shared_server(self.settings.local_model_path)
-            try:
-                await server.astart(progress)
-            except BaseException:
-                release_shared_server(server)
-                raise
-            self._local_server = server
-            self.registry.point_at(provider, server.base_url)
-            await self.executor.caller.aclose()  # models built before were aimed at another URL
-        return self._local_server.base_url
+        async with self._local_start:  # two concurrent callers: one start, one user of the shared server
+            if self._local_server is None:
+                server = acquire_shared_server(self.settings.local_model_path)
+                try:
+                    await server.astart(progress)
+                except BaseException:
+                    release_shared_server(server)
+                    raise
+                self._local_server = server
+                self.registry.point_at(provider, server.base_url)
+                await self.executor.caller.aclose()  # models built before were aimed at another URL
+            return self._local_server.base_url
 
     def _release_local_server(self) -> None:
         server, self._local_server = self._local_server, None

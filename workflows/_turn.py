@@ -16,7 +16,7 @@ from agno.workflow import StepInput
 from focal.alignment import AlignmentConfig, AlignmentState, Situation
 from focal.alignment.store import AlignmentStore
 from focal.alignment.turn import SkippedCall, StepModel, ToolOutcome
-from focal.execution import BudgetManager, ExecutionContext, LLMResponse, ResilientExecutor
+from focal.execution import BudgetManager, ExecutionContext, ExecutionError, LLMResponse, ResilientExecutor
 from focal.telemetry import RunTracker
 
 __all__ = ["PRE_TURN", "Turn", "TurnServices", "turn_of"]
@@ -110,6 +110,21 @@ class Turn:
                 output_tokens=response.usage.output,
                 cost_usd=response.cost,
                 latency_ms=response.latency_ms,
+            )
+        )
+
+    def note_unusable(self, step: str, exc: ExecutionError, outcome: str) -> None:
+        """A call that was made (and billed) but whose answer did not validate: in the turn's models, with
+        its tokens and cost, and what the turn did instead as its reason."""
+        usage = exc.usage
+        self.models.append(
+            StepModel(
+                step=step,
+                model=exc.billed_model or "unknown",
+                reason=unusable(exc, outcome),
+                input_tokens=getattr(usage, "input", 0),
+                output_tokens=getattr(usage, "output", 0),
+                cost_usd=exc.cost or 0,
             )
         )
 

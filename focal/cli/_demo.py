@@ -44,8 +44,6 @@ CONVERSATION = (
 steps in when the reply approves it); a legal question (the EXCLUSIVE legal notice)."""
 OVERRIDE_TENANT, OVERRIDE_STEP = "globex", "generation"
 REPORT_FILE = "focal-demo-report.html"
-UNUSABLE = "the model's answer did not validate"
-"""How the audit begins the reason of a call that was made but whose answer was unusable (not a saving)."""
 
 
 @handle_errors
@@ -137,7 +135,7 @@ async def _summary(focal: Focal, started: dt.datetime, conversation: str) -> Non
     skipped: Counter[str] = Counter()
     for tenant in USERS:
         for record in await focal.turns.aget(tenant, focal.session_id(tenant, AGENT, conversation)):
-            skipped.update(s.step for s in record.skipped_calls if not s.reason.startswith(UNUSABLE))
+            skipped.update(s.step for s in record.skipped_calls)
     turns = len(USERS) * len(CONVERSATION)
     saved = ", ".join(f"{step} {count}" for step, count in skipped.most_common()) or "none"
     console.print(f"calls not made because nothing was left to decide, over {turns} turns: {saved}")

@@ -288,6 +288,7 @@ class AgnoExecutor:
             usage = usage + err.usage
         err.usage = usage
         err.cost = self.price(model, usage)
+        err.billed_model = model.ref
         return err
 
     def _run_error(self, req: CallRequest, obs: Any, out: Any) -> ExecutionError:

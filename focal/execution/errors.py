@@ -60,6 +60,8 @@ class ExecutionError(FocalError):
 
     usage: Any = None
     cost: Decimal | None = None
+    billed_model: str | None = None
+    """`provider/model-id` of the attempt whose tokens `usage` counts, when it was billed."""
     tools_ran: bool = False
     """The failed attempt had already run some of the call's tools: it is not retried or failed over
     (another attempt would run them, and their side effects, again)."""

@@ -282,9 +282,10 @@ async def test_answers_that_do_not_validate_never_break_a_turn(rig: dict[str, An
     first, second = record.attempts
     assert [(v.rule_id, v.complies) for v in first.verdicts if not v.complies] == [("reply", False)]
     assert second.passed
-    skipped = {s.step: s.reason for s in record.skipped_calls}
-    assert "did not validate" in skipped["context_extraction"] and "did not validate" in skipped["generation"]
-    assert "did not validate" in skipped["rule_filtering"]
+    unusable = {m.step: m.reason for m in record.models if "did not validate" in m.reason}
+    assert set(unusable) == {"context_extraction", "rule_filtering", "generation"}  # made, billed, recorded
+    assert "read as saying nothing" in unusable["context_extraction"]
+    assert not any("did not validate" in s.reason for s in record.skipped_calls)  # not a call saved
     assert not any(o.kept for o in record.rules if o.decided_by == "model")  # no verdict: nothing applies
 
 

@@ -23,7 +23,7 @@ from focal.agents import (
     rule_filtering_input,
     scenario_filtering_input,
 )
-from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
+from focal.workflows._turn import Turn, TurnServices, turn_of
 
 from focal.alignment import (
     RetrievalResult,
@@ -154,7 +154,7 @@ class FilteringSteps:
                 )
             except StructuredOutputError as exc:  # no verdict: the candidates do not apply, hard rules do
                 result = RuleFilterResult(decisions=())
-                turn.skip("rule_filtering", unusable(exc, "no verdict: soft rules left out, hard rules applied"))
+                turn.note_unusable("rule_filtering", exc, "no verdict: soft rules left out, hard rules applied")
             else:
                 assert isinstance(result, RuleFilterResult)
                 turn.note_call("rule_filtering", response)
@@ -245,7 +245,7 @@ class FilteringSteps:
             try:
                 model_decision, response = await pending
             except StructuredOutputError as exc:  # no decision: the conversation stays where it is
-                turn.skip("scenario_filtering", unusable(exc, "read as continue"))
+                turn.note_unusable("scenario_filtering", exc, "read as continue")
             else:
                 turn.note_call("scenario_filtering", response)
             task = asyncio.current_task()

@@ -15,7 +15,7 @@ from typing import Any
 
 from agno.workflow import StepInput, StepOutput
 from focal.agents import STEP_AGENTS, GeneratedReply, JudgeResult, generation_input, judge_input
-from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
+from focal.workflows._turn import Turn, TurnServices, turn_of
 from focal.workflows.steps.filtering import FilteringOutcome, rules_of
 
 from focal.alignment import Rule, Template, TemplateMode, check_hard_rules
@@ -74,7 +74,7 @@ class ReplySteps:
                 user_id=turn.user_id,
             )
         except StructuredOutputError as exc:  # no reply: enforcement refuses the empty attempt (see _verdicts)
-            turn.skip("generation", unusable(exc, "an empty attempt, refused by enforcement"))
+            turn.note_unusable("generation", exc, "an empty attempt, refused by enforcement")
             return ""
         assert isinstance(result, GeneratedReply)
         turn.note_call("generation", response)

@@ -10,7 +10,7 @@ from agno.run import RunContext
 from agno.workflow import StepInput, StepOutput
 from focal.agents import STEP_AGENTS, SituationSnapshot, extraction_input
 from focal.workflows._session import check_ownership, tenant_of
-from focal.workflows._turn import Turn, TurnServices, turn_of, unusable
+from focal.workflows._turn import Turn, TurnServices, turn_of
 
 from focal.alignment import AlignmentState, RetrievalResult, Situation, reconcile, retrieve, user_values
 from focal.alignment.turn import TurnInput
@@ -95,7 +95,7 @@ class UnderstandSteps:
             )
         except StructuredOutputError as exc:  # a weak model's answer: the turn goes on understanding nothing
             snapshot = SituationSnapshot()
-            turn.skip("context_extraction", unusable(exc, "read as saying nothing (no intent, value or verdict)"))
+            turn.note_unusable("context_extraction", exc, "read as saying nothing (no intent, value or verdict)")
         else:
             assert isinstance(snapshot, SituationSnapshot)
             turn.note_call("context_extraction", response)
