@@ -351,6 +351,12 @@ class ModelResolver:
                 model, chain, source, reason = self._with_credentials(model, chain, source, reason, missing)
                 if max_tokens is not None:
                     max_tokens = min(max_tokens, model.max_output_tokens)
+        timeout = cfg.timeout_seconds
+        connection = self.registry.connection(model.provider)
+        if timeout is not None and connection.kind is ProviderKind.LOCAL:
+            # a step's timeout is set for the catalog's kind of model: a local model on a few cores (the
+            # embedded default, or an override naming it) gets at least its provider's own
+            timeout = max(timeout, connection.timeout_seconds)
         return Resolution(
             tenant_id=tenant_id,
             agent_id=catalog.agent_id,
@@ -363,7 +369,7 @@ class ModelResolver:
             fallback_source=fallback_source,
             temperature=cfg.temperature,
             max_tokens=max_tokens,
-            timeout_seconds=cfg.timeout_seconds,
+            timeout_seconds=timeout,
         )
 
     def _missing_credentials(self, model: ModelInfo) -> str | None:

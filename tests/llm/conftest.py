@@ -28,9 +28,10 @@ def is_alive(pid: int) -> bool:
     return process_state(pid) not in (None, "Z", "X")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def local_server() -> Iterator[LocalModelServer]:
-    """This process's shared server, started once: `Focal.start_local_model()` in the tests reuses it."""
+    """This process's shared server, started once for these tests (`Focal.start_local_model()` in them
+    reuses it) and released after them: the unit tests of the shared server find none left."""
     server = acquire_shared_server()
     try:
         server.start()

@@ -129,3 +129,13 @@ def test_an_override_naming_the_local_model_needs_no_key(
     res = _resolver(env, registry, catalogs, NO_KEYS).resolve("acme", "support", "generation")
     assert (res.model.ref, res.source) == ("local/smollm2-135m-instruct", ResolutionSource.TENANT_OVERRIDE)
     assert "note" not in res.reason
+
+
+def test_a_step_on_the_local_model_gets_at_least_the_local_providers_timeout(
+    env: Env, registry: ModelRegistry, catalogs: AgentCatalogs
+) -> None:
+    local_timeout = registry.connection("local").timeout_seconds
+    on_local = _resolver(env, registry, catalogs, NO_KEYS).resolve("acme", "support", "context_extraction")
+    assert on_local.timeout_seconds == local_timeout  # the catalog's 20 s was set for a cloud model
+    on_cloud = _resolver(env, registry, catalogs, BOTH).resolve("acme", "support", "context_extraction")
+    assert on_cloud.timeout_seconds == 20  # as the catalog says
