@@ -42,10 +42,16 @@ class JudgeResult(ModelOutput):
 
     verdicts: Entries[JudgeVerdict] = Field(description="Exactly one verdict for every listed rule.")
 
+    def verdict_on(self, rule_id: str) -> JudgeVerdict | None:
+        """The verdict that decides a rule: its first that is not `complies` when it was judged more than
+        once (fail closed), else its first; None when it was not judged."""
+        found = [v for v in self.verdicts if v.rule_id == rule_id]
+        return next((v for v in found if v.verdict != "complies"), found[0] if found else None)
+
     def complies(self, rule_id: str) -> bool:
         """True only if the rule was judged and every verdict on it is `complies` (fail closed)."""
-        found = [v.verdict for v in self.verdicts if v.rule_id == rule_id]
-        return bool(found) and all(v == "complies" for v in found)
+        verdict = self.verdict_on(rule_id)
+        return verdict is not None and verdict.verdict == "complies"
 
 
 INSTRUCTIONS = """\

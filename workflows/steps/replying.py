@@ -159,13 +159,9 @@ class ReplySteps:
             return [Verdict(rule_id=r.id, complies=False, by="judge", reason=reason) for r in rules]
         assert isinstance(result, JudgeResult)
         turn.note_call("enforcement", response)
-        given: dict[str, Any] = {}
-        for v in result.verdicts:  # a rule judged twice complies only if every verdict says so
-            if v.rule_id not in given or given[v.rule_id].verdict == "complies":
-                given[v.rule_id] = v
         verdicts = []
         for rule in rules:
-            verdict = given.get(rule.id)
+            verdict = result.verdict_on(rule.id)  # a rule judged both ways: its violation decides
             if verdict is None:
                 verdicts.append(Verdict(rule_id=rule.id, complies=False, by="judge", reason="no verdict: fail closed"))
             elif verdict.verdict == "complies":
