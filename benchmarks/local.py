@@ -4,8 +4,9 @@ SmolLM2-135M-Instruct behind llama-cpp-python's server, on this machine's cores.
 
 Measured over the demo conversations of `benchmarks.turn` (greeting, order status with its lookup, a refund
 above the limit, a legal question, an angry customer), each on a new conversation: turn latency p50/p95,
-LLM calls and tokens per turn. Baseline of the latency rows: the turn's own model calls (the sum of their
-latencies as the executor timed them), so the ratio is what the rest of the turn adds. Goal: p50 <= 3 s.
+LLM calls and tokens per turn. Baseline of the latency rows: the sum of the turn's model call latencies as
+the executor timed them (rule and scenario filtering run concurrently, so a turn can take less than its
+sum: a ratio below 1). Goal: p50 <= 3 s.
 
     python -m benchmarks local [--quick] [--json FILE]
 """
@@ -24,6 +25,7 @@ from focal.tools import seed_demo_data
 
 from benchmarks._report import Goal, Metric, measured
 from benchmarks._runner import Options, Unavailable, cli_parser, main_one
+from benchmarks._stats import percentile
 from benchmarks.turn import DEMOS
 from focal.app import Focal
 from focal.local import LocalModelMissing, model_path, require_server
@@ -78,10 +80,9 @@ def _report(figures: dict[str, Any]) -> None:
         )
 
 
-def _nearest(samples: list[float], q: float) -> float:
-    """The q-th percentile (0-100), nearest rank."""
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, max(0, round(q / 100 * len(ordered) + 0.5) - 1))]
+def _seconds_at(samples: list[float], q: float) -> float:
+    """`percentile` (nanoseconds in, microseconds out) for samples in seconds."""
+    return percentile([round(x * 1e9) for x in samples], q) / 1e6
 
 
 def metrics(figures: dict[str, Any]) -> list[Metric]:
@@ -91,11 +92,11 @@ def metrics(figures: dict[str, Any]) -> list[Metric]:
     rows = [
         measured(
             "local",
-            f"turn {label} (s)",
+            f"turn {label}",
             unit="s",
-            focal=_nearest(seconds, q),
-            baseline=_nearest(model, q),
-            baseline_name="the turn's own model calls",
+            focal=_seconds_at(seconds, q),
+            baseline=_seconds_at(model, q),
+            baseline_name="the sum of the turn's model call latencies (rule and scenario filtering overlap)",
             goal=Goal(op="<=", threshold=3.0) if label == "p50" else None,
             includes=INCLUDES,
         )
